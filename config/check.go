@@ -1,0 +1,209 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// checkTags walks the decoded model and applies the rules its tags state:
+// required, enum, min/max and format.
+func checkTags(v reflect.Value, path string, c *problems) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			checkTags(v.Elem(), path, c)
+		}
+		return
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			checkTags(v.Index(i), index(path, i), c)
+		}
+		return
+	case reflect.Struct:
+	default:
+		return
+	}
+	for _, f := range fieldsOf(v.Type()) {
+		fv := v.Field(f.Index)
+		p := field(path, f.Name)
+		if f.Required && fv.IsZero() {
+			c.add(p, "is required")
+			continue
+		}
+		if len(f.Enum) > 0 {
+			checkEnum(fv, p, f.Enum, c)
+		}
+		if f.Min != "" || f.Max != "" {
+			if !fv.IsZero() || f.Required || f.Default != "" {
+				checkRange(fv, p, f, c)
+			}
+		}
+		if f.Format != "" {
+			checkFormat(fv, p, f.Format, c)
+		}
+		checkTags(fv, p, c)
+	}
+}
+
+func checkEnum(v reflect.Value, path string, enum []string, c *problems) {
+	check := func(s, p string) {
+		if s != "" && !slices.Contains(enum, s) {
+			c.add(p, "%q is not one of %s", s, strings.Join(enum, ", "))
+		}
+	}
+	if v.Kind() == reflect.String {
+		check(v.String(), path)
+		return
+	}
+	for i := 0; i < v.Len(); i++ {
+		check(v.Index(i).String(), index(path, i))
+	}
+}
+
+func checkRange(v reflect.Value, path string, f fieldInfo, c *problems) {
+	switch {
+	case f.Type == durationType:
+		d := Duration(v.Int())
+		if f.Min != "" {
+			if lo, _ := ParseDuration(f.Min); d < lo {
+				c.add(path, "%s is below the minimum %s", d, lo)
+			}
+		}
+		if f.Max != "" {
+			if hi, _ := ParseDuration(f.Max); d > hi {
+				c.add(path, "%s is above the maximum %s", d, hi)
+			}
+		}
+	case f.Type == sizeType:
+		s := Size(v.Int())
+		if f.Min != "" {
+			if lo, _ := ParseSize(f.Min); s < lo {
+				c.add(path, "%s is below the minimum %s", s, lo)
+			}
+		}
+		if f.Max != "" {
+			if hi, _ := ParseSize(f.Max); s > hi {
+				c.add(path, "%s is above the maximum %s", s, hi)
+			}
+		}
+	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
+		n := v.Int()
+		if lo, err := strconv.ParseInt(f.Min, 10, 64); err == nil && n < lo {
+			c.add(path, "%d is below the minimum %d", n, lo)
+		}
+		if hi, err := strconv.ParseInt(f.Max, 10, 64); err == nil && n > hi {
+			c.add(path, "%d is above the maximum %d", n, hi)
+		}
+	case v.Kind() == reflect.Float64:
+		x := v.Float()
+		if lo, err := strconv.ParseFloat(f.Min, 64); err == nil && x < lo {
+			c.add(path, "%g is below the minimum %g", x, lo)
+		}
+		if hi, err := strconv.ParseFloat(f.Max, 64); err == nil && x > hi {
+			c.add(path, "%g is above the maximum %g", x, hi)
+		}
+	}
+}
+
+func checkFormat(v reflect.Value, path, format string, c *problems) {
+	check := func(s, p string) {
+		if s == "" {
+			return
+		}
+		var err error
+		switch format {
+		case "name":
+			err = checkName(s)
+		case "listen":
+			err = checkListen(s)
+		case "endpoint":
+			_, _, err = SplitEndpoint(s)
+		case "header":
+			err = checkHeaderName(s)
+		case "url":
+			_, err = parseURL(s)
+		}
+		if err != nil {
+			c.add(p, "%v", err)
+		}
+	}
+	if v.Kind() == reflect.String {
+		check(v.String(), path)
+		return
+	}
+	for i := 0; i < v.Len(); i++ {
+		check(v.Index(i).String(), index(path, i))
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$`)
+
+func checkName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("%q is not a valid name: use letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 64 characters", s)
+	}
+	return nil
+}
+
+// checkListen checks an address a server binds: an IP (or localhost) and a
+// port, where 0 means any free port.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	if host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: the host must be an IP address to bind, not %q", s, host)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	return nil
+}
+
+// SplitEndpoint checks and splits HOST:PORT where host is an IP or a DNS
+// name and the port is 1-65535.
+func SplitEndpoint(s string) (string, int, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "", 0, fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !dnsName.MatchString(host) {
+		return "", 0, fmt.Errorf("%q: %q is neither an IP address nor a host name", s, host)
+	}
+	return host, n, nil
+}
+
+var dnsName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("%q is not a URL like scheme://host:port", s)
+	}
+	return u, nil
+}
+
+const tokenChars = "!#$%&'*+-.^_`|~"
+
+func checkHeaderName(s string) error {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(tokenChars, r)) {
+			return fmt.Errorf("%q is not a valid header name", s)
+		}
+	}
+	return nil
+}
