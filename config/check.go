@@ -200,6 +200,9 @@ func parseURL(s string) (*url.URL, error) {
 const tokenChars = "!#$%&'*+-.^_`|~"
 
 func checkHeaderName(s string) error {
+	if strings.HasPrefix(s, ":") {
+		return fmt.Errorf("%s is a pseudo-header; it cannot be used here", s)
+	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(tokenChars, r)) {
 			return fmt.Errorf("%q is not a valid header name", s)

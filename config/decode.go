@@ -31,7 +31,9 @@ func (d *decoder) decode(raw any, v reflect.Value, path string) {
 		d.decodeStruct(raw, v, path)
 	case reflect.Pointer:
 		if raw == nil {
-			v.SetZero()
+			// "gzip:" with nothing after it reads as null; saying so beats
+			// silently leaving the filter off.
+			d.probs.add(path, "is empty: write {} to use it with its defaults, or remove the key")
 			return
 		}
 		p := reflect.New(t.Elem())

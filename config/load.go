@@ -15,6 +15,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts every environment override: PROTOGATE_BRIDGE_ADDRESS
@@ -110,6 +111,9 @@ type source struct {
 	raw  map[string]any
 }
 
+// keyDelimiter cannot occur in a key, so dotted keys stay whole.
+const keyDelimiter = "\x00"
+
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // parse reads one file with viper. A key delimiter that cannot appear in a
@@ -122,12 +126,29 @@ func parse(name string, data []byte) (source, *Problem) {
 	if !hasMappingExt(name) {
 		return source{}, &Problem{File: name, Msg: fmt.Sprintf("unknown file type %q: use %s", filepath.Ext(name), strings.Join(Extensions, ", "))}
 	}
-	v := viper.NewWithOptions(viper.KeyDelimiter("\x00"))
+	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelimiter))
 	v.SetConfigType(ext)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return source{}, syntaxProblem(name, data, err)
 	}
-	return source{name: name, raw: v.AllSettings()}, nil
+	return source{name: name, raw: rawSettings(v)}, nil
+}
+
+// rawSettings returns the file's tree as read. viper's AllSettings drops
+// empty maps and nulls, which would turn "gzip: {}" (enable with defaults)
+// into nothing; Get returns a top-level subtree intact.
+func rawSettings(v *viper.Viper) map[string]any {
+	raw := map[string]any{}
+	for _, k := range v.AllKeys() {
+		top, _, _ := strings.Cut(k, keyDelimiter)
+		raw[top] = v.Get(top)
+	}
+	for _, f := range fieldsOf(reflect.TypeOf(Config{})) {
+		if v.InConfig(f.Name) {
+			raw[f.Name] = v.Get(f.Name)
+		}
+	}
+	return raw
 }
 
 func syntaxProblem(name string, data []byte, err error) *Problem {
@@ -153,10 +174,8 @@ func syntaxProblem(name string, data []byte, err error) *Problem {
 			p.Line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml:"))
 			msg = strings.TrimPrefix(msg, m[0]+": ")
-			// go-yaml prints a 0-based line for parser errors (scanner
-			// errors are already 1-based); all parser errors read so.
-			if strings.HasPrefix(msg, "did not find expected") {
-				p.Line++
+			if l := yamlFailingLine(data, msg); l > 0 {
+				p.Line = l
 			}
 		}
 		if strings.Contains(msg, "cannot unmarshal") {
@@ -165,6 +184,28 @@ func syntaxProblem(name string, data []byte, err error) *Problem {
 	}
 	p.Msg = "syntax error: " + msg
 	return p
+}
+
+// yamlFailingLine finds the first line at which the document fails with
+// msg: the shortest prefix of lines that does. go-yaml's own line points at
+// the start of the enclosing block for parser errors ("did not find expected
+// key"), not at the line to fix.
+func yamlFailingLine(data []byte, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 5000 {
+		return 0
+	}
+	for k := 1; k <= len(lines); k++ {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		if err == nil {
+			continue
+		}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil && strings.HasSuffix(err.Error(), m[0]+": "+msg) {
+			return k
+		}
+	}
+	return 0
 }
 
 func lineAt(data []byte, offset int64) int {

@@ -350,7 +350,7 @@ func (v *validator) upstreamRef(name, want, what, p string) {
 	case !ok:
 		v.add(p, "no upstream is named %q", name)
 	case proto != want:
-		v.add(p, "%q is a %s upstream; %s needs a %s upstream", name, proto, what, want)
+		v.add(p, "%q is a %s upstream; %s needs %s upstream", name, proto, what, article(want))
 	}
 }
 
@@ -731,8 +731,6 @@ func (v *validator) fault(f *Fault, p string) {
 func (v *validator) headerMutation(h *HeaderMutation, p string) {
 	check := func(name, hp string) {
 		switch {
-		case strings.HasPrefix(name, ":"):
-			v.add(hp, "pseudo-header %s cannot be changed", name)
 		case strings.EqualFold(name, v.cfg.Bridge.RouteHeader):
 			v.add(hp, "%s is the route header; only protogate sets it", name)
 		case strings.EqualFold(name, "host"):
@@ -820,7 +818,7 @@ func (c *Config) resolve() {
 	for i := range c.Listeners {
 		for j := range c.Listeners[i].Routes {
 			r := &c.Listeners[i].Routes[j]
-			if r.BodyLimit == 0 {
+			if r.BodyLimit == 0 && c.Listeners[i].Protocol == ProtocolHTTP {
 				r.BodyLimit = c.Bridge.MaxBodySize
 			}
 			if r.Dubbo != nil && r.Dubbo.Timeout == 0 {
@@ -855,6 +853,13 @@ func (c *Config) resolve() {
 		}
 		c.XDS.Groups = []NodeGroup{g}
 	}
+}
+
+func article(proto string) string {
+	if proto == "http" {
+		return "an http"
+	}
+	return "a " + proto
 }
 
 // Routes counts the routes of all listeners.

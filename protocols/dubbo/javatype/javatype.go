@@ -100,9 +100,9 @@ func BoxOf(primitive string) string { return primitives[primitive] }
 var containers = map[string]Kind{
 	"java.util.List": List, "java.util.ArrayList": List, "java.util.LinkedList": List,
 	"java.util.Collection": List,
-	"java.util.Set": Set, "java.util.HashSet": Set, "java.util.LinkedHashSet": Set,
+	"java.util.Set":        Set, "java.util.HashSet": Set, "java.util.LinkedHashSet": Set,
 	"java.util.TreeSet": Set,
-	"java.util.Map": Map, "java.util.HashMap": Map, "java.util.LinkedHashMap": Map,
+	"java.util.Map":     Map, "java.util.HashMap": Map, "java.util.LinkedHashMap": Map,
 	"java.util.TreeMap": Map,
 }
 

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protogate/protogate/config"
+)
+
+func newValidateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate -c FILE|DIR",
+		Short: "Check a mapping file or directory and report every problem",
+		Long: `validate loads a mapping the way the gateway does (a file, or every .yaml, .yml,
+.json and .toml file of a directory merged in name order, with PROTOGATE_ environment
+overrides) and checks it. It exits 0 with a one-line summary, or 1 listing every problem
+with its file, field path and reason.`,
+		Example: `  protogate validate -c examples/mappings/dubbo.yaml
+  protogate validate -c /etc/protogate/mapping.d/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				var probs config.Problems
+				if !errors.As(err, &probs) {
+					return err
+				}
+				for _, p := range probs {
+					cmd.PrintErrln(p.String())
+				}
+				cmd.PrintErrf("%s: %s; nothing was loaded\n", path, plural(len(probs), "problem"))
+				return exitError{"invalid mapping"}
+			}
+			files, _ := config.Files(path)
+			cmd.Printf("ok: %s: %s, %s, %s (%s)\n", path,
+				plural(len(cfg.Listeners), "listener"), plural(cfg.Routes(), "route"),
+				plural(cfg.Upstreams.Count(), "upstream"), plural(len(files), "file"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(word, "s"))
+}
