@@ -70,29 +70,9 @@ func checkEnum(v reflect.Value, path string, enum []string, c *problems) {
 func checkRange(v reflect.Value, path string, f fieldInfo, c *problems) {
 	switch {
 	case f.Type == durationType:
-		d := Duration(v.Int())
-		if f.Min != "" {
-			if lo, _ := ParseDuration(f.Min); d < lo {
-				c.add(path, "%s is below the minimum %s", d, lo)
-			}
-		}
-		if f.Max != "" {
-			if hi, _ := ParseDuration(f.Max); d > hi {
-				c.add(path, "%s is above the maximum %s", d, hi)
-			}
-		}
+		checkBounds(c, path, Duration(v.Int()), f, ParseDuration)
 	case f.Type == sizeType:
-		s := Size(v.Int())
-		if f.Min != "" {
-			if lo, _ := ParseSize(f.Min); s < lo {
-				c.add(path, "%s is below the minimum %s", s, lo)
-			}
-		}
-		if f.Max != "" {
-			if hi, _ := ParseSize(f.Max); s > hi {
-				c.add(path, "%s is above the maximum %s", s, hi)
-			}
-		}
+		checkBounds(c, path, Size(v.Int()), f, ParseSize)
 	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 		n := v.Int()
 		if lo, err := strconv.ParseInt(f.Min, 10, 64); err == nil && n < lo {
@@ -109,6 +89,19 @@ func checkRange(v reflect.Value, path string, f fieldInfo, c *problems) {
 		if hi, err := strconv.ParseFloat(f.Max, 64); err == nil && x > hi {
 			c.add(path, "%g is above the maximum %g", x, hi)
 		}
+	}
+}
+
+// checkBounds checks a duration or size against its min and max tags.
+func checkBounds[T interface {
+	~int64
+	String() string
+}](c *problems, path string, x T, f fieldInfo, parse func(string) (T, error)) {
+	if lo, err := parse(f.Min); err == nil && f.Min != "" && x < lo {
+		c.add(path, "%s is below the minimum %s", x, lo)
+	}
+	if hi, err := parse(f.Max); err == nil && f.Max != "" && x > hi {
+		c.add(path, "%s is above the maximum %s", x, hi)
 	}
 }
 

@@ -56,10 +56,9 @@ var typeDocs = map[string]string{
 	"NetworkLocalRateLimit": "A token bucket of new connections.",
 }
 
-// Markdown renders the reference of every field of the mapping file, in the
-// order types are first reached from Config.
-func Markdown() string {
-	var b strings.Builder
+// modelTypes lists the struct types of the model in the order they are
+// first reached from Config.
+func modelTypes() []reflect.Type {
 	var order []reflect.Type
 	seen := map[reflect.Type]bool{}
 	var visit func(reflect.Type)
@@ -67,7 +66,7 @@ func Markdown() string {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct || seen[t] {
+		if t.Kind() != reflect.Struct || t == durationType || t == sizeType || seen[t] {
 			return
 		}
 		seen[t] = true
@@ -77,6 +76,14 @@ func Markdown() string {
 		}
 	}
 	visit(reflect.TypeOf(Config{}))
+	return order
+}
+
+// Markdown renders the reference of every field of the mapping file, in the
+// order types are first reached from Config.
+func Markdown() string {
+	var b strings.Builder
+	order := modelTypes()
 	for _, t := range order {
 		fmt.Fprintf(&b, "### %s\n\n%s\n\n", t.Name(), typeDocs[t.Name()])
 		b.WriteString("| field | type | default | description | example |\n|---|---|---|---|---|\n")
