@@ -241,7 +241,7 @@ func build(name string, srcs []source) (*Config, error) {
 		for i := range all {
 			all[i].File = originOf(all[i].Path, origins, name)
 		}
-		all.sortStable()
+		all.Sort()
 		return nil, all
 	}
 	cfg.resolve()

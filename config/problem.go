@@ -49,9 +49,9 @@ func (c *problems) add(path, format string, args ...any) {
 	c.list = append(c.list, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// sortStable orders problems by file then path, keeping discovery order for
-// equal keys, so output is the same on every run.
-func (ps Problems) sortStable() {
+// Sort orders problems by file then path (indexes numerically), keeping
+// discovery order for equal keys, so output is the same on every run.
+func (ps Problems) Sort() {
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].File != ps[j].File {
 			return ps[i].File < ps[j].File

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -23,17 +22,9 @@ with its file, field path and reason.`,
   protogate validate -c /etc/protogate/mapping.d/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
-				var probs config.Problems
-				if !errors.As(err, &probs) {
-					return err
-				}
-				for _, p := range probs {
-					cmd.PrintErrln(p.String())
-				}
-				cmd.PrintErrf("%s: %s; nothing was loaded\n", path, plural(len(probs), "problem"))
-				return exitError{"invalid mapping"}
+				return err
 			}
 			files, _ := config.Files(path)
 			cmd.Printf("ok: %s: %s, %s, %s (%s)\n", path,

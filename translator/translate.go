@@ -1,0 +1,134 @@
+package translator
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/protogate/protogate/config"
+)
+
+// Resources are the Envoy resources one node group is served, each list
+// sorted by name.
+type Resources struct {
+	Listeners []*listener.Listener
+	Routes    []*route.RouteConfiguration
+	Clusters  []*cluster.Cluster
+	Endpoints []*endpoint.ClusterLoadAssignment
+}
+
+// Group is a node group's name and resources.
+type Group struct {
+	Name string
+	Resources
+}
+
+// Result is a whole translation: every group, sorted by name.
+type Result struct {
+	Groups []Group
+}
+
+// Group returns the named group, or nil.
+func (r *Result) Group(name string) *Group {
+	for i := range r.Groups {
+		if r.Groups[i].Name == name {
+			return &r.Groups[i]
+		}
+	}
+	return nil
+}
+
+// build is the state of one translation.
+type build struct {
+	cfg      *config.Config
+	problems config.Problems
+
+	// everything built once, then picked per group
+	listeners map[string]*listener.Listener
+	routes    map[string]*route.RouteConfiguration
+	clusters  map[string]*cluster.Cluster
+	endpoints map[string]*endpoint.ClusterLoadAssignment
+	// clusters each listener needs, directly or through its filters
+	needs map[string][]string
+}
+
+// Translate turns a validated mapping into Envoy resources per node group.
+// On failure it returns every problem with its mapping field path, and no
+// resources.
+func Translate(cfg *config.Config) (*Result, error) {
+	b := &build{
+		cfg:       cfg,
+		listeners: map[string]*listener.Listener{},
+		routes:    map[string]*route.RouteConfiguration{},
+		clusters:  map[string]*cluster.Cluster{},
+		endpoints: map[string]*endpoint.ClusterLoadAssignment{},
+		needs:     map[string][]string{},
+	}
+	b.buildClusters()
+	for i := range cfg.Listeners {
+		b.buildListener(&cfg.Listeners[i], fmt.Sprintf("listeners[%d]", i))
+	}
+	if len(b.problems) > 0 {
+		b.problems.Sort()
+		return nil, b.problems
+	}
+	res := &Result{}
+	for _, g := range cfg.XDS.Groups {
+		res.Groups = append(res.Groups, b.group(g))
+	}
+	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].Name < res.Groups[j].Name })
+	for _, g := range res.Groups {
+		if err := g.check(); err != nil {
+			b.fail("xds.groups", "group %q: %v", g.Name, err)
+		}
+	}
+	if len(b.problems) > 0 {
+		return nil, b.problems
+	}
+	return res, nil
+}
+
+// group picks a group's listeners and everything they reach.
+func (b *build) group(g config.NodeGroup) Group {
+	out := Group{Name: g.Name}
+	want := map[string]bool{}
+	for _, name := range g.Listeners {
+		out.Listeners = append(out.Listeners, b.listeners[name])
+		if rc, ok := b.routes[name]; ok {
+			out.Routes = append(out.Routes, rc)
+		}
+		for _, c := range b.needs[name] {
+			want[c] = true
+		}
+	}
+	for name := range want {
+		c := b.clusters[name]
+		out.Clusters = append(out.Clusters, c)
+		if cla, ok := b.endpoints[name]; ok {
+			out.Endpoints = append(out.Endpoints, cla)
+		}
+	}
+	sort.Slice(out.Listeners, func(i, j int) bool { return out.Listeners[i].Name < out.Listeners[j].Name })
+	sort.Slice(out.Routes, func(i, j int) bool { return out.Routes[i].Name < out.Routes[j].Name })
+	sort.Slice(out.Clusters, func(i, j int) bool { return out.Clusters[i].Name < out.Clusters[j].Name })
+	sort.Slice(out.Endpoints, func(i, j int) bool { return out.Endpoints[i].ClusterName < out.Endpoints[j].ClusterName })
+	return out
+}
+
+// need records that a listener depends on a cluster.
+func (b *build) need(l *config.Listener, clusterName string) {
+	if !slices.Contains(b.needs[l.Name], clusterName) {
+		b.needs[l.Name] = append(b.needs[l.Name], clusterName)
+	}
+}
+
+func dur(d config.Duration) *durationpb.Duration { return durationpb.New(d.Std()) }
+
+func stdDur(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
