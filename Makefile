@@ -2,7 +2,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: build run test fmt-check vet unit fuzz
+.PHONY: build run test fmt-check vet unit envoy-validate fuzz
 
 build:
 	$(GO) build -o bin/protogate ./cmd/protogate
@@ -13,7 +13,7 @@ run: build
 	bin/protogate validate -c examples/mappings/mixed.yaml
 	bin/protogate validate -c examples/mappings/split
 
-test: fmt-check vet unit fuzz
+test: fmt-check vet unit envoy-validate fuzz
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -24,6 +24,11 @@ vet:
 
 unit:
 	$(GO) test -count=1 ./...
+
+# Envoy's own check of every golden translation. Machines without an envoy
+# binary print a SKIP line saying so; that is not counted as a pass.
+envoy-validate:
+	$(GO) test -count=1 -run 'TestEnvoyValidate' -v ./translator | grep -E '^(=== RUN|--- |    |ok|FAIL)'
 
 # A bounded fuzz run of the mapping loader, seeded from the examples and the
 # broken files; a panic or a malformed problem list fails the suite.

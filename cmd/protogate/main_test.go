@@ -121,3 +121,57 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		}
 	}
 }
+
+func TestTranslate(t *testing.T) {
+	out, errOut, err := run("translate", "-c", "../../examples/mappings/mixed.yaml", "--node-group", "rpc", "--type", "cluster", "-o", "json")
+	if err != nil {
+		t.Fatalf("%v %s", err, errOut)
+	}
+	var doc struct {
+		Groups []struct {
+			Name      string            `json:"name"`
+			Listeners []json.RawMessage `json:"listeners"`
+			Clusters  []struct {
+				Type string `json:"@type"`
+				Name string `json:"name"`
+			} `json:"clusters"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if len(doc.Groups) != 1 || doc.Groups[0].Name != "rpc" || len(doc.Groups[0].Listeners) != 0 ||
+		len(doc.Groups[0].Clusters) != 1 || doc.Groups[0].Clusters[0].Name != "dubbo/users" ||
+		doc.Groups[0].Clusters[0].Type != "type.googleapis.com/envoy.config.cluster.v3.Cluster" {
+		t.Fatalf("unexpected output: %s", out)
+	}
+	if _, _, err := run("translate", "-c", "../../examples/mappings/mixed.yaml", "--type", "secret"); err == nil {
+		t.Fatal("an unknown --type was accepted")
+	}
+}
+
+func TestTranslateAsBootstrap(t *testing.T) {
+	out, errOut, err := run("translate", "-c", "../../examples/mappings/dubbo.yaml", "--as-bootstrap")
+	if err != nil {
+		t.Fatalf("%v %s", err, errOut)
+	}
+	for _, want := range []string{"staticResources:", "routeConfig:", "type: STATIC", "pathTemplate: /users/{id}", "address: 127.0.0.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bootstrap lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "rds:") || strings.Contains(out, "type: EDS") {
+		t.Error("a static bootstrap must not depend on RDS or EDS")
+	}
+	_, _, err = run("translate", "-c", "../../examples/mappings/mixed.yaml", "--as-bootstrap")
+	if err == nil || !strings.Contains(err.Error(), "--as-bootstrap needs --node-group") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTranslateReportsInvalidMapping(t *testing.T) {
+	_, errOut, err := run("translate", "-c", "../../test/testdata/invalid/many-errors.yaml")
+	if err == nil || !strings.Contains(errOut, "5 problems; nothing was loaded") {
+		t.Fatalf("err=%v stderr=%s", err, errOut)
+	}
+}
