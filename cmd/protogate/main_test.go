@@ -97,7 +97,7 @@ func TestVersion(t *testing.T) {
 // TestPendingCommandsSaySo makes sure commands that have not landed fail
 // plainly instead of pretending to run.
 func TestPendingCommandsSaySo(t *testing.T) {
-	for _, name := range []string{"run", "controlplane", "bridge", "bootstrap", "dump"} {
+	for _, name := range []string{"run", "bridge"} {
 		_, errOut, err := run(name, "-c", "x.yaml")
 		if err == nil || !strings.Contains(errOut, "protogate "+name+" is not ready yet") {
 			t.Errorf("%s: err=%v stderr=%q", name, err, errOut)
@@ -173,5 +173,13 @@ func TestTranslateReportsInvalidMapping(t *testing.T) {
 	_, errOut, err := run("translate", "-c", "../../test/testdata/invalid/many-errors.yaml")
 	if err == nil || !strings.Contains(errOut, "5 problems; nothing was loaded") {
 		t.Fatalf("err=%v stderr=%s", err, errOut)
+	}
+}
+
+// TestResultsGoToStdout: cobra sends Print to stderr by default, which would
+// make `protogate translate > file` write an empty file.
+func TestResultsGoToStdout(t *testing.T) {
+	if newRootCmd().OutOrStdout() != os.Stdout {
+		t.Fatal("command output is not stdout")
 	}
 }

@@ -1,10 +1,25 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+	"os"
+
 	"github.com/spf13/cobra"
 )
 
+type loggerKey struct{}
+
+// loggerFrom returns the logger the root command set up.
+func loggerFrom(cmd *cobra.Command) *slog.Logger {
+	if l, ok := cmd.Context().Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
 func newRootCmd() *cobra.Command {
+	var logLevel, logFormat string
 	root := &cobra.Command{
 		Use:   "protogate",
 		Short: "Reach Dubbo services and NATS streams over plain HTTP through Envoy",
@@ -14,7 +29,20 @@ and runs the bridges that turn HTTP requests into Dubbo generic calls and NATS p
   protogate schema > protogate.schema.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cmd.SetContext(context.WithValue(cmd.Context(), loggerKey{}, log))
+			return nil
+		},
 	}
+	// cobra's Print goes to stderr unless told otherwise; results belong on
+	// stdout so they can be piped and redirected.
+	root.SetOut(os.Stdout)
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "text or json")
 	root.AddCommand(
 		newValidateCmd(),
 		newSchemaCmd(),
@@ -22,19 +50,13 @@ and runs the bridges that turn HTTP requests into Dubbo generic calls and NATS p
 		pendingCmd("run", "Run the control plane and the bridges in one process",
 			"  protogate run -c examples/mappings/mixed.yaml",
 			"the control plane and the bridges together, fed by one translated state"),
-		pendingCmd("controlplane", "Serve the mapping to Envoy over ADS (xDS)",
-			"  protogate controlplane -c examples/mappings/mixed.yaml --xds-address 127.0.0.1:18000",
-			"the ADS server with node groups, hot reload and NACK tracking"),
+		newControlPlaneCmd(),
 		pendingCmd("bridge", "Run the HTTP to Dubbo and NATS bridges alone",
 			"  protogate bridge -c examples/mappings/dubbo.yaml",
 			"the bridge HTTP server with the Dubbo and NATS handlers"),
 		newTranslateCmd(),
-		pendingCmd("bootstrap", "Print an Envoy bootstrap that connects to the control plane",
-			"  protogate bootstrap --node-id envoy-1 --node-group edge --xds 127.0.0.1:18000",
-			"the Envoy bootstrap with ADS, admin and overload settings"),
-		pendingCmd("dump", "Ask a running control plane, as an Envoy would, what it serves",
-			"  protogate dump --xds 127.0.0.1:18000 --node-id envoy-1 --node-group edge -o yaml",
-			"an xDS client that fetches, ACKs and prints a node's resources"),
+		newBootstrapCmd(),
+		newDumpCmd(),
 	)
 	return root
 }

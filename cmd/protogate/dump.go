@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/protogate/protogate/translator"
+	"github.com/protogate/protogate/xds"
+)
+
+var kindTypes = map[string]resource.Type{
+	translator.KindListener: resource.ListenerType,
+	translator.KindRoute:    resource.RouteType,
+	translator.KindCluster:  resource.ClusterType,
+	translator.KindEndpoint: resource.EndpointType,
+}
+
+func newDumpCmd() *cobra.Command {
+	var addr, nodeID, group, kind, format string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "dump --xds ADDR --node-id ID --node-group G",
+		Short: "Ask a running control plane, as an Envoy would, what it serves a node",
+		Long: `dump connects to a control plane with go-control-plane's ADS client as the given node,
+receives and ACKs each resource type, and prints what it got in the same form as translate.`,
+		Example: `  protogate dump --xds 127.0.0.1:18000 --node-id envoy-1 --node-group edge
+  protogate dump --xds 127.0.0.1:18000 --node-id envoy-1 --node-group edge --type route -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var types []resource.Type
+			for _, k := range translator.Kinds {
+				if kind == "all" || kind == k {
+					types = append(types, kindTypes[k])
+				}
+			}
+			if len(types) == 0 {
+				return fmt.Errorf("--type %q: use one of %s or all", kind, strings.Join(translator.Kinds, ", "))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			got, err := xds.Dump(ctx, addr, &core.Node{Id: nodeID, Cluster: group}, types)
+			if err != nil {
+				return err
+			}
+			g := translator.Group{Name: group}
+			for _, typ := range types {
+				for _, a := range got[typ] {
+					m, err := unpack(a)
+					if err != nil {
+						return err
+					}
+					switch r := m.(type) {
+					case *listener.Listener:
+						g.Listeners = append(g.Listeners, r)
+					case *route.RouteConfiguration:
+						g.Routes = append(g.Routes, r)
+					case *cluster.Cluster:
+						g.Clusters = append(g.Clusters, r)
+					case *endpoint.ClusterLoadAssignment:
+						g.Endpoints = append(g.Endpoints, r)
+					}
+				}
+			}
+			sortGroup(&g)
+			var kinds []string
+			if kind != "all" {
+				kinds = []string{kind}
+			}
+			out, err := translator.Render(&translator.Result{Groups: []translator.Group{g}}, nil, kinds, format)
+			if err != nil {
+				return err
+			}
+			cmd.Print(string(out))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "xds", "127.0.0.1:18000", "HOST:PORT of the control plane")
+	f.StringVar(&nodeID, "node-id", "", "the node id to ask as (required)")
+	f.StringVar(&group, "node-group", "", "the node group, sent as node.cluster (required)")
+	f.StringVar(&kind, "type", "all", "listener, route, cluster, endpoint or all")
+	f.StringVarP(&format, "output", "o", "yaml", "yaml or json")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
+	_ = cmd.MarkFlagRequired("node-id")
+	_ = cmd.MarkFlagRequired("node-group")
+	return cmd
+}
+
+func unpack(a *anypb.Any) (proto.Message, error) {
+	return a.UnmarshalNew()
+}
+
+// sortGroup orders resources by name, as translate prints them.
+func sortGroup(g *translator.Group) {
+	slices.SortFunc(g.Listeners, func(a, b *listener.Listener) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(g.Routes, func(a, b *route.RouteConfiguration) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(g.Clusters, func(a, b *cluster.Cluster) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(g.Endpoints, func(a, b *endpoint.ClusterLoadAssignment) int { return strings.Compare(a.ClusterName, b.ClusterName) })
+}

@@ -1,0 +1,229 @@
+// Package xds serves translated Envoy resources over ADS (state of the world
+// and delta on one port) to node groups, with content-hash versions, NACK
+// tracking, and an admin endpoint that shows what each node is served.
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// FallbackGroup is the key under which nodes of no known group are served a
+// valid, empty configuration. The "/" keeps it apart from mapping names.
+const FallbackGroup = "protogate/fallback"
+
+// Types are the resource types served, in the order Envoy wants them.
+var Types = []resource.Type{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+
+// Resources are one group's resources by type URL.
+type Resources = map[resource.Type][]types.Resource
+
+// Options configure a Server.
+type Options struct {
+	Address           string // ADS gRPC listen address
+	AdminAddress      string // admin HTTP listen address
+	MaxMessageSize    int
+	MaxStreamsPerPeer uint32
+	KeepaliveTime     time.Duration
+	KeepaliveTimeout  time.Duration
+	// GroupMetadataKey names the node metadata field holding the group;
+	// empty means node.cluster.
+	GroupMetadataKey string
+	Logger           *slog.Logger
+}
+
+// Server is the control plane: the snapshot cache, the gRPC ADS server and
+// the admin HTTP server.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	cache   cache.SnapshotCache
+	tracker *tracker
+	metrics *metrics
+
+	mu       sync.RWMutex
+	groups   map[string]*published // group → what it is served
+	reload   reloadStatus
+	ready    atomic.Bool
+	grpc     *grpc.Server
+	admin    *http.Server
+	xdsLis   net.Listener
+	adminLis net.Listener
+}
+
+// published is a group's current snapshot and its versions.
+type published struct {
+	Version  string            `json:"version"`
+	Types    map[string]string `json:"type_versions"`
+	snapshot *cache.Snapshot
+	At       time.Time `json:"published_at"`
+}
+
+// New builds a server; Start binds and serves it.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: opts.Logger, groups: map[string]*published{}}
+	s.metrics = newMetrics()
+	s.tracker = newTracker(s)
+	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
+	empty, _ := snapshotOf(Resources{})
+	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, empty.snapshot); err != nil {
+		panic(err) // an empty snapshot is always valid
+	}
+	return s
+}
+
+// Registry exposes the server's Prometheus metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// Start binds the ADS and admin addresses and serves them until Shutdown.
+func (s *Server) Start() error {
+	var err error
+	if s.xdsLis, err = net.Listen("tcp", s.opts.Address); err != nil {
+		return fmt.Errorf("xds address %s: %w", s.opts.Address, err)
+	}
+	if s.adminLis, err = net.Listen("tcp", s.opts.AdminAddress); err != nil {
+		s.xdsLis.Close()
+		return fmt.Errorf("admin address %s: %w", s.opts.AdminAddress, err)
+	}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(s.opts.MaxMessageSize),
+		grpc.MaxSendMsgSize(s.opts.MaxMessageSize),
+		grpc.MaxConcurrentStreams(s.opts.MaxStreamsPerPeer),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
+		// Envoy pings idle ADS connections; allow it rather than close them.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	xds := serverv3.NewServer(context.Background(), nackGuard{s.cache, s}, s.tracker)
+	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.grpc.Serve(s.xdsLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("xds server stopped", "err", err)
+		}
+	}()
+	go func() {
+		if err := s.admin.Serve(s.adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	s.log.Info("control plane listening", "xds", s.XDSAddr(), "admin", s.AdminAddr())
+	return nil
+}
+
+// XDSAddr is the bound ADS address.
+func (s *Server) XDSAddr() string { return s.xdsLis.Addr().String() }
+
+// AdminAddr is the bound admin address.
+func (s *Server) AdminAddr() string { return s.adminLis.Addr().String() }
+
+// Shutdown stops both servers, letting streams end within ctx.
+func (s *Server) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+	_ = s.admin.Shutdown(ctx)
+}
+
+// Publish serves each group its resources. A group whose content did not
+// change keeps its snapshot, so nothing is pushed; a group that is gone is
+// served the empty configuration. Every snapshot is checked for consistency
+// first; on any failure nothing at all changes.
+func (s *Server) Publish(groups map[string]Resources) error {
+	next := map[string]*published{}
+	for name, res := range groups {
+		p, err := snapshotOf(res)
+		if err != nil {
+			return fmt.Errorf("group %q: %w", name, err)
+		}
+		next[name] = p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx := context.Background()
+	for name, p := range next {
+		if old, ok := s.groups[name]; ok && old.Version == p.Version {
+			next[name] = old
+			continue
+		}
+		if err := s.cache.SetSnapshot(ctx, name, p.snapshot); err != nil {
+			return fmt.Errorf("group %q: %w", name, err)
+		}
+		s.log.Info("published", "group", name, "version", p.Version)
+	}
+	for name := range s.groups {
+		if _, ok := next[name]; !ok {
+			empty, _ := snapshotOf(Resources{})
+			_ = s.cache.SetSnapshot(ctx, name, empty.snapshot)
+			s.log.Warn("group removed from the mapping; its nodes now get an empty configuration", "group", name)
+		}
+	}
+	s.groups = next
+	s.metrics.groups.Set(float64(len(next)))
+	s.ready.Store(true)
+	return nil
+}
+
+// Group returns a group's current version, or "" if it has none.
+func (s *Server) Group(name string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if p, ok := s.groups[name]; ok {
+		return p.Version
+	}
+	return ""
+}
+
+// groupOf finds the group a node asks for, and whether it is known.
+func (s *Server) groupOf(node *core.Node) (string, bool) {
+	name := node.GetCluster()
+	if key := s.opts.GroupMetadataKey; key != "" {
+		name = node.GetMetadata().GetFields()[key].GetStringValue()
+	}
+	s.mu.RLock()
+	_, ok := s.groups[name]
+	s.mu.RUnlock()
+	return name, ok
+}
+
+// nodeHash keys the snapshot cache by group, so all nodes of a group share
+// one snapshot and unknown nodes share the fallback.
+type nodeHash struct{ s *Server }
+
+func (h nodeHash) ID(node *core.Node) string {
+	if g, ok := h.s.groupOf(node); ok {
+		return g
+	}
+	return FallbackGroup
+}
+
+// cacheLogger routes go-control-plane's logs into slog at debug level.
+type cacheLogger struct{ l *slog.Logger }
+
+func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Warn(fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Errorf(f string, a ...any) { c.l.Error(fmt.Sprintf(f, a...)) }

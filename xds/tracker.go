@@ -1,0 +1,221 @@
+package xds
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+)
+
+// tracker follows streams, nodes, ACKs and NACKs through the server's
+// callbacks.
+type tracker struct {
+	s       *Server
+	mu      sync.Mutex
+	streams map[int64]*streamState
+	nodes   map[string]*NodeStatus
+}
+
+type streamState struct {
+	node  string
+	group string
+	delta bool
+	sent  map[string]sent // type URL → the last response on this stream
+}
+
+type sent struct{ nonce, version string }
+
+// NodeStatus is what /status shows of one node.
+type NodeStatus struct {
+	ID        string                `json:"id"`
+	Group     string                `json:"group"`
+	Fallback  bool                  `json:"fallback,omitempty"`
+	Streams   int                   `json:"streams"`
+	LastSeen  time.Time             `json:"last_seen"`
+	LastACK   map[string]ACKStatus  `json:"last_ack"`
+	LastNACK  map[string]NACKStatus `json:"last_nack,omitempty"`
+	NACKCount int                   `json:"nack_count"`
+}
+
+// ACKStatus is a node's last accepted version of a type.
+type ACKStatus struct {
+	Version string    `json:"version"`
+	At      time.Time `json:"at"`
+}
+
+// NACKStatus is a node's last rejection of a type, with Envoy's reason.
+type NACKStatus struct {
+	Version string    `json:"version"`
+	Error   string    `json:"error"`
+	At      time.Time `json:"at"`
+}
+
+func newTracker(s *Server) *tracker {
+	return &tracker{s: s, streams: map[int64]*streamState{}, nodes: map[string]*NodeStatus{}}
+}
+
+func (t *tracker) open(id int64, delta bool) {
+	t.mu.Lock()
+	t.streams[id] = &streamState{delta: delta, sent: map[string]sent{}}
+	t.mu.Unlock()
+	t.s.metrics.streams.Inc()
+}
+
+func (t *tracker) close(id int64) {
+	t.mu.Lock()
+	if st, ok := t.streams[id]; ok {
+		if n, ok := t.nodes[st.node]; ok {
+			n.Streams--
+		}
+		delete(t.streams, id)
+	}
+	t.mu.Unlock()
+	t.s.metrics.streams.Dec()
+}
+
+// seen records the node of a stream on its first request, and says so in
+// the log when the node belongs to no group.
+func (t *tracker) seen(st *streamState, node *core.Node) *NodeStatus {
+	if st.node == "" && node != nil {
+		st.node = node.GetId()
+		group, known := t.s.groupOf(node)
+		st.group = group
+		n, ok := t.nodes[st.node]
+		if !ok {
+			n = &NodeStatus{ID: st.node, LastACK: map[string]ACKStatus{}, LastNACK: map[string]NACKStatus{}}
+			t.nodes[st.node] = n
+		}
+		changed := !ok || n.Group != group || n.Fallback == known
+		n.Group, n.Fallback = group, !known
+		n.Streams++
+		switch {
+		case !changed:
+		case !known:
+			t.s.log.Warn("node asks for a group the mapping does not define; serving it an empty configuration",
+				"node", st.node, "group", group)
+		default:
+			t.s.log.Info("node connected", "node", st.node, "group", group, "delta", st.delta)
+		}
+	}
+	n := t.nodes[st.node]
+	if n != nil {
+		n.LastSeen = time.Now()
+	}
+	return n
+}
+
+// request handles an ACK or NACK. For a NACK it returns the version the
+// client rejected, read from the nonce it answers.
+func (t *tracker) request(id int64, node *core.Node, typeURL, nonce, version string, nack string) (rejected string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.streams[id]
+	if !ok {
+		return ""
+	}
+	n := t.seen(st, node)
+	if nonce == "" || n == nil {
+		return ""
+	}
+	last := st.sent[typeURL]
+	if nack != "" {
+		rejected = last.version
+		if last.nonce != nonce {
+			rejected = "" // a stale nonce: the server ignores it anyway
+		}
+		n.LastNACK[typeURL] = NACKStatus{Version: rejected, Error: nack, At: time.Now()}
+		n.NACKCount++
+		t.s.metrics.nacks.WithLabelValues(st.group, typeURL).Inc()
+		t.s.log.Warn("NACK", "node", st.node, "group", st.group, "type", typeURL, "version", rejected, "error_detail", nack)
+		return rejected
+	}
+	if st.delta {
+		version = last.version
+	}
+	n.LastACK[typeURL] = ACKStatus{Version: version, At: time.Now()}
+	return ""
+}
+
+func (t *tracker) response(id int64, typeURL, nonce, version string) {
+	t.mu.Lock()
+	st, ok := t.streams[id]
+	if ok {
+		st.sent[typeURL] = sent{nonce: nonce, version: version}
+	}
+	group := ""
+	if ok {
+		group = st.group
+	}
+	t.mu.Unlock()
+	t.s.metrics.pushes.WithLabelValues(group, typeURL).Inc()
+}
+
+// Nodes lists every node seen, by ID.
+func (t *tracker) Nodes() []NodeStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]NodeStatus, 0, len(t.nodes))
+	for _, n := range t.nodes {
+		c := *n
+		c.LastACK = copyMap(n.LastACK)
+		c.LastNACK = copyMap(n.LastNACK)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func copyMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// The go-control-plane callbacks.
+
+func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
+	t.open(id, false)
+	return nil
+}
+
+func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.close(id) }
+
+func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
+	t.open(id, true)
+	return nil
+}
+
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(id) }
+
+// OnStreamRequest records ACKs and NACKs. A NACK's version is rewritten to
+// the version it rejected, so the cache treats the client as holding it and
+// does not resend it (see nackGuard).
+func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
+	rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage())
+	if req.GetErrorDetail() != nil && rejected != "" {
+		req.VersionInfo = rejected
+	}
+	return nil
+}
+
+func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage())
+	return nil
+}
+
+func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+func (t *tracker) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error { return nil }
+
+func (t *tracker) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
