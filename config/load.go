@@ -191,8 +191,10 @@ func syntaxProblem(name string, data []byte, err error) *Problem {
 // the start of the enclosing block for parser errors ("did not find expected
 // key"), not at the line to fix.
 func yamlFailingLine(data []byte, msg string) int {
+	// Quadratic in the worst case: keep it to files a person edits by hand,
+	// and fall back to go-yaml's own line beyond that.
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > 5000 {
+	if len(lines) > 2000 || len(data) > 128<<10 {
 		return 0
 	}
 	for k := 1; k <= len(lines); k++ {

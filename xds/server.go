@@ -58,6 +58,7 @@ type Server struct {
 	tracker *tracker
 	metrics *metrics
 
+	reloadMu sync.Mutex
 	mu       sync.RWMutex
 	groups   map[string]*published // group → what it is served
 	reload   reloadStatus

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -44,17 +42,16 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 				cfg.XDS.AdminAddress = adminAddr
 			}
 			srv := xds.New(xdsOptions(cfg, log))
-			rl := &reloader{path: path, srv: srv, log: log}
-			if err := rl.publish(cfg); err != nil {
-				return err
+			src := mappingSource(path)
+			if err := srv.Reload("start", src); err != nil {
+				return reportProblems(cmd, path, err)
 			}
-			srv.RecordReload("start", nil)
 			if err := srv.Start(); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rl.watch(ctx, cfg.XDS.ReloadDebounce.Std())
+			srv.Watch(ctx, path, cfg.XDS.ReloadDebounce.Std(), src)
 			<-ctx.Done()
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,71 +80,22 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 	}
 }
 
-// reloader runs load → validate → translate → check → publish, one at a
-// time. Any failure is logged with every problem and recorded; the server
-// keeps the last good snapshot.
-type reloader struct {
-	path string
-	srv  *xds.Server
-	log  *slog.Logger
-	mu   sync.Mutex
-}
-
-func (r *reloader) publish(cfg *config.Config) error {
-	res, err := translator.Translate(cfg)
-	if err != nil {
-		return err
-	}
-	groups := map[string]xds.Resources{}
-	for i := range res.Groups {
-		groups[res.Groups[i].Name] = res.Groups[i].ByType()
-	}
-	return r.srv.Publish(groups)
-}
-
-func (r *reloader) reload(source string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cfg, err := config.Load(r.path)
-	if err == nil {
-		err = r.publish(cfg)
-	}
-	if err == nil {
-		r.log.Info("reloaded", "source", source, "path", r.path)
-		r.srv.RecordReload(source, nil)
-		return
-	}
-	var problems []string
-	var probs config.Problems
-	if errors.As(err, &probs) {
-		for _, p := range probs {
-			problems = append(problems, p.String())
+// mappingSource is the reload pipeline the control plane runs: load and
+// validate the mapping, translate it, and hand each group's resources over.
+func mappingSource(path string) xds.Source {
+	return func() (map[string]xds.Resources, error) {
+		cfg, err := config.Load(path)
+		if err != nil {
+			return nil, err
 		}
-	} else {
-		problems = []string{err.Error()}
-	}
-	for _, p := range problems {
-		r.log.Error("reload rejected; still serving the last good mapping", "source", source, "problem", p)
-	}
-	r.srv.RecordReload(source, problems)
-}
-
-// watch reloads on file changes and on SIGHUP until ctx ends.
-func (r *reloader) watch(ctx context.Context, debounce time.Duration) {
-	if err := config.Watch(ctx, r.path, debounce, func() { r.reload("file change") }); err != nil {
-		r.log.Error("cannot watch the mapping; reload with SIGHUP", "err", err)
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				r.reload("SIGHUP")
-			}
+		res, err := translator.Translate(cfg)
+		if err != nil {
+			return nil, err
 		}
-	}()
+		groups := map[string]xds.Resources{}
+		for i := range res.Groups {
+			groups[res.Groups[i].Name] = res.Groups[i].ByType()
+		}
+		return groups, nil
+	}
 }

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // run executes the CLI in-process and returns stdout, stderr and the error.
@@ -181,5 +186,81 @@ func TestTranslateReportsInvalidMapping(t *testing.T) {
 func TestResultsGoToStdout(t *testing.T) {
 	if newRootCmd().OutOrStdout() != os.Stdout {
 		t.Fatal("command output is not stdout")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestControlPlaneServesWhatTranslatePrints runs the controlplane command,
+// asks it with the dump command as a node of each group, and compares with
+// translate's output for that group.
+func TestControlPlaneServesWhatTranslatePrints(t *testing.T) {
+	mapping := "../../examples/mappings/mixed.yaml"
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	root := newRootCmd()
+	root.SetOut(io.Discard)
+	root.SetErr(&logs)
+	root.SetArgs([]string{"controlplane", "-c", mapping, "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controlplane: %v", err)
+		}
+	}()
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := regexp.MustCompile(`xds=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("the control plane did not start:\n%s", logs.String())
+	}
+	for _, group := range []string{"edge", "rpc"} {
+		dumped, errOut, err := run("dump", "--xds", addr, "--node-id", "test-"+group, "--node-group", group)
+		if err != nil {
+			t.Fatalf("dump: %v %s", err, errOut)
+		}
+		translated, _, err := run("translate", "-c", mapping, "--node-group", group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dumped != translated || len(dumped) < 500 {
+			t.Errorf("group %s: dump (%d bytes) differs from translate (%d bytes)", group, len(dumped), len(translated))
+		}
+	}
+}
+
+func TestBootstrapCommand(t *testing.T) {
+	out, errOut, err := run("bootstrap", "--node-id", "envoy-1", "--node-group", "edge", "--xds", "127.0.0.1:18000", "--delta")
+	if err != nil {
+		t.Fatalf("%v %s", err, errOut)
+	}
+	for _, want := range []string{"id: envoy-1", "cluster: edge", "apiType: DELTA_GRPC", "initialFetchTimeout: 15s", "address: 127.0.0.1", "portValue: 9901", "overloadManager:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bootstrap lacks %q", want)
+		}
+	}
+	if _, _, err := run("bootstrap", "--node-id", "x"); err == nil {
+		t.Error("missing flags accepted")
 	}
 }

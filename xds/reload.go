@@ -1,0 +1,69 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/protogate/protogate/config"
+)
+
+// Source produces every group's resources from the mapping: load, validate,
+// translate. An error stops the reload; config.Problems are listed one by
+// one on /status.
+type Source func() (map[string]Resources, error)
+
+// Reload runs the source and publishes what it gives. On any failure every
+// problem is logged and recorded, and the last good snapshot keeps serving.
+// Reloads run one at a time.
+func (s *Server) Reload(reason string, src Source) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	groups, err := src()
+	if err == nil {
+		err = s.Publish(groups)
+	}
+	if err == nil {
+		s.log.Info("reloaded", "reason", reason)
+		s.RecordReload(reason, nil)
+		return nil
+	}
+	var problems []string
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		for _, p := range probs {
+			problems = append(problems, p.String())
+		}
+	} else {
+		problems = []string{err.Error()}
+	}
+	for _, p := range problems {
+		s.log.Error("reload rejected; still serving the last good mapping", "reason", reason, "problem", p)
+	}
+	s.RecordReload(reason, problems)
+	return err
+}
+
+// Watch reloads when the mapping at path changes (debounced) and on SIGHUP,
+// until ctx ends.
+func (s *Server) Watch(ctx context.Context, path string, debounce time.Duration, src Source) {
+	if err := config.Watch(ctx, path, debounce, func() { _ = s.Reload("file change", src) }); err != nil {
+		s.log.Error("cannot watch the mapping; reload with SIGHUP", "path", path, "err", err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = s.Reload("SIGHUP", src)
+			}
+		}
+	}()
+}
