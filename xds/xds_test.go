@@ -255,15 +255,27 @@ func TestGroupsAndFallback(t *testing.T) {
 			c.ack()
 		}
 	}
-	st := p.srv.Status()
-	for _, n := range st.Nodes {
-		if n.ID == "node-nobody-knows" && !n.Fallback {
-			t.Error("the unknown node is not marked as served the fallback")
-		}
-		if n.ID == "node-edge" && (n.Fallback || n.LastACK[resource.RouteType].Version != st.Groups["edge"].Types[resource.RouteType]) {
-			t.Errorf("edge node status: %+v", n)
+	routes := p.srv.Status().Groups["edge"].Types[resource.RouteType]
+	p.waitNode(t, "node-nobody-knows", func(n xds.NodeStatus) bool { return n.Fallback })
+	p.waitNode(t, "node-edge", func(n xds.NodeStatus) bool {
+		return !n.Fallback && n.LastACK[resource.RouteType].Version == routes
+	})
+}
+
+// waitNode waits for /status to show a node in the wanted state; ACKs are
+// processed after the client sent them, so this is eventually true.
+func (p *plane) waitNode(t *testing.T, id string, ok func(xds.NodeStatus) bool) {
+	t.Helper()
+	var last []xds.NodeStatus
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		last = p.srv.Status().Nodes
+		for _, n := range last {
+			if n.ID == id && ok(n) {
+				return
+			}
 		}
 	}
+	t.Fatalf("node %s never reached the wanted state: %+v", id, last)
 }
 
 func adminGet(t *testing.T, p *plane, path string) (int, string) {
@@ -536,16 +548,7 @@ func TestRestartKeepsVersions(t *testing.T) {
 	if names, ok := c.next(time.Second); ok {
 		t.Fatalf("the reconnecting client was sent what it already had: %v", names)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, n := range second.srv.Status().Nodes {
-			if n.ID == "envoy-1" && n.LastACK[resource.ListenerType].Version == version {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the restarted server does not show the client holding %s: %+v", version, second.srv.Status().Nodes)
+	second.waitNode(t, "envoy-1", func(n xds.NodeStatus) bool { return n.LastACK[resource.ListenerType].Version == version })
 }
 
 // TestAdmin: health, readiness, and a config dump that is exactly what the
