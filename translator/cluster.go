@@ -14,6 +14,7 @@ import (
 	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -184,24 +185,14 @@ func (b *build) httpOptions(s clusterSpec) *anypb.Any {
 	opts.UpstreamProtocolOptions = &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: explicit}
 	if s.filters != nil {
 		var filters []*hcm.HttpFilter
-		for _, p := range upstreamHTTPChain {
-			uf, ok := p.(UpstreamHTTPFilter)
-			if !ok {
-				continue
+		b.eachFilter(upstreamHTTPChain, s.path+".filters", func(p Plugin) (proto.Message, error) {
+			if uf, ok := p.(UpstreamHTTPFilter); ok {
+				return uf.UpstreamHTTPFilter(b, s.filters)
 			}
-			msg, err := uf.UpstreamHTTPFilter(b, s.filters)
-			fp := s.path + ".filters." + p.Key()
-			if err != nil {
-				b.fail(fp, "%s: %v", p.Name(), err)
-				continue
-			}
-			if msg == nil {
-				continue
-			}
-			if a := b.pack(msg, fp, p.Name()); a != nil {
-				filters = append(filters, &hcm.HttpFilter{Name: p.Name(), ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: a}})
-			}
-		}
+			return nil, nil
+		}, func(p Plugin, a *anypb.Any) {
+			filters = append(filters, &hcm.HttpFilter{Name: p.Name(), ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: a}})
+		})
 		// The codec alone is the default; leave it implicit.
 		if len(filters) > 1 {
 			opts.HttpFilters = filters
@@ -212,23 +203,14 @@ func (b *build) httpOptions(s clusterSpec) *anypb.Any {
 
 func (b *build) upstreamNetworkFilters(s clusterSpec) []*cluster.Filter {
 	var out []*cluster.Filter
-	for _, p := range upstreamNetworkChain {
-		nf, ok := p.(UpstreamNetworkFilter)
-		if !ok {
-			continue
+	b.eachFilter(upstreamNetworkChain, s.path+".filters", func(p Plugin) (proto.Message, error) {
+		if nf, ok := p.(UpstreamNetworkFilter); ok {
+			return nf.UpstreamNetworkFilter(b, s.filters)
 		}
-		msg, err := nf.UpstreamNetworkFilter(b, s.filters)
-		if err != nil {
-			b.fail(s.path+".filters."+p.Key(), "%s: %v", p.Name(), err)
-			continue
-		}
-		if msg == nil {
-			continue
-		}
-		if a := b.pack(msg, s.path+".filters."+p.Key(), p.Name()); a != nil {
-			out = append(out, &cluster.Filter{Name: p.Name(), TypedConfig: a})
-		}
-	}
+		return nil, nil
+	}, func(p Plugin, a *anypb.Any) {
+		out = append(out, &cluster.Filter{Name: p.Name(), TypedConfig: a})
+	})
 	return out
 }
 

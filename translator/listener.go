@@ -14,6 +14,8 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/protogate/protogate/config"
@@ -60,23 +62,14 @@ func (b *build) buildListener(l *config.Listener, path string) {
 // networkFilters runs the network chain for a listener.
 func (b *build) networkFilters(l *config.Listener, path string) []*listener.Filter {
 	var out []*listener.Filter
-	for _, p := range networkChain {
-		nf, ok := p.(NetworkFilter)
-		if !ok {
-			continue
+	b.eachFilter(networkChain, path+".network_filters", func(p Plugin) (proto.Message, error) {
+		if nf, ok := p.(NetworkFilter); ok {
+			return nf.NetworkFilter(b, l)
 		}
-		msg, err := nf.NetworkFilter(b, l)
-		if err != nil {
-			b.fail(path+".network_filters", "%s: %v", p.Name(), err)
-			continue
-		}
-		if msg == nil {
-			continue
-		}
-		if a := b.pack(msg, path+".network_filters", p.Name()); a != nil {
-			out = append(out, &listener.Filter{Name: p.Name(), ConfigType: &listener.Filter_TypedConfig{TypedConfig: a}})
-		}
-	}
+		return nil, nil
+	}, func(p Plugin, a *anypb.Any) {
+		out = append(out, &listener.Filter{Name: p.Name(), ConfigType: &listener.Filter_TypedConfig{TypedConfig: a}})
+	})
 	return out
 }
 
@@ -86,24 +79,14 @@ func (b *build) networkFilters(l *config.Listener, path string) []*listener.Filt
 // and underscore headers refused (they can smuggle past header checks).
 func (b *build) connectionManager(l *config.Listener, path string) *listener.Filter {
 	var httpFilters []*hcm.HttpFilter
-	for _, p := range httpChain {
-		hf, ok := p.(HTTPFilter)
-		if !ok {
-			continue
+	b.eachFilter(httpChain, path+".filters", func(p Plugin) (proto.Message, error) {
+		if hf, ok := p.(HTTPFilter); ok {
+			return hf.HTTPFilter(b, l)
 		}
-		msg, err := hf.HTTPFilter(b, l)
-		fp := path + ".filters." + p.Key()
-		if err != nil {
-			b.fail(fp, "%s: %v", p.Name(), err)
-			continue
-		}
-		if msg == nil {
-			continue
-		}
-		if a := b.pack(msg, fp, p.Name()); a != nil {
-			httpFilters = append(httpFilters, &hcm.HttpFilter{Name: p.Name(), ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: a}})
-		}
-	}
+		return nil, nil
+	}, func(p Plugin, a *anypb.Any) {
+		httpFilters = append(httpFilters, &hcm.HttpFilter{Name: p.Name(), ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: a}})
+	})
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix(l.Name),
 		CodecType:  hcm.HttpConnectionManager_AUTO,

@@ -56,6 +56,26 @@ func mustAny(msg proto.Message) *anypb.Any {
 	return a
 }
 
+// eachFilter asks every plugin of a chain for its config through get,
+// validates and packs what it returns, and hands it to add in chain order.
+// A plugin's problem is recorded at path.KEY.
+func (b *build) eachFilter(chain []Plugin, path string, get func(Plugin) (proto.Message, error), add func(Plugin, *anypb.Any)) {
+	for _, p := range chain {
+		msg, err := get(p)
+		fp := path + "." + p.Key()
+		if err != nil {
+			b.fail(fp, "%s: %v", p.Name(), err)
+			continue
+		}
+		if msg == nil {
+			continue
+		}
+		if a := b.pack(msg, fp, p.Name()); a != nil {
+			add(p, a)
+		}
+	}
+}
+
 // fail records a translation problem at a mapping field path.
 func (b *build) fail(path, format string, args ...any) {
 	b.problems = append(b.problems, config.Problem{Path: path, Msg: fmt.Sprintf(format, args...)})

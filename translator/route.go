@@ -58,20 +58,7 @@ func (b *build) routeConfig(l *config.Listener, path string) *route.RouteConfigu
 // packs what they return, keyed by filter name.
 func (b *build) perFilter(path string, get func(Plugin) (proto.Message, error)) map[string]*anypb.Any {
 	out := map[string]*anypb.Any{}
-	for _, p := range httpChain {
-		msg, err := get(p)
-		fp := path + "." + p.Key()
-		if err != nil {
-			b.fail(fp, "%s: %v", p.Name(), err)
-			continue
-		}
-		if msg == nil {
-			continue
-		}
-		if a := b.pack(msg, fp, p.Name()); a != nil {
-			out[p.Name()] = a
-		}
-	}
+	b.eachFilter(httpChain, path, get, func(p Plugin, a *anypb.Any) { out[p.Name()] = a })
 	if len(out) == 0 {
 		return nil
 	}

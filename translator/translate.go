@@ -10,6 +10,8 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/protogate/protogate/config"
@@ -43,6 +45,25 @@ func (r *Result) Group(name string) *Group {
 		}
 	}
 	return nil
+}
+
+// TranslateFile loads, validates and translates the mapping at path, and
+// returns each group's resources keyed by type URL: what the control plane
+// publishes on every reload.
+func TranslateFile(path string) (map[string]map[resource.Type][]types.Resource, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	res, err := Translate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[resource.Type][]types.Resource, len(res.Groups))
+	for i := range res.Groups {
+		out[res.Groups[i].Name] = res.Groups[i].ByType()
+	}
+	return out, nil
 }
 
 // build is the state of one translation.

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
 )
@@ -59,21 +58,7 @@ var withPong = strings.Replace(mapping, "  - name: nats-in", `      - name: pong
 
 // source is the product's pipeline: load, validate, translate.
 func source(path string) xds.Source {
-	return func() (map[string]xds.Resources, error) {
-		cfg, err := config.Load(path)
-		if err != nil {
-			return nil, err
-		}
-		res, err := translator.Translate(cfg)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]xds.Resources{}
-		for i := range res.Groups {
-			out[res.Groups[i].Name] = res.Groups[i].ByType()
-		}
-		return out, nil
-	}
+	return func() (map[string]xds.Resources, error) { return translator.TranslateFile(path) }
 }
 
 type plane struct {

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"net"
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/protogate/protogate/config"
-	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -47,20 +43,7 @@ loopback, and the overload manager Envoy recommends at the edge (heap and connec
 			if err != nil {
 				return err
 			}
-			raw, err := protojson.Marshal(b)
-			if err != nil {
-				return err
-			}
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, raw); err != nil {
-				return err
-			}
-			out, err := translator.Format(compact.Bytes(), format)
-			if err != nil {
-				return err
-			}
-			cmd.Print(string(out))
-			return nil
+			return printMessage(cmd, b, format)
 		},
 	}
 	f := cmd.Flags()

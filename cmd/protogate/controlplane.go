@@ -83,19 +83,5 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 // mappingSource is the reload pipeline the control plane runs: load and
 // validate the mapping, translate it, and hand each group's resources over.
 func mappingSource(path string) xds.Source {
-	return func() (map[string]xds.Resources, error) {
-		cfg, err := config.Load(path)
-		if err != nil {
-			return nil, err
-		}
-		res, err := translator.Translate(cfg)
-		if err != nil {
-			return nil, err
-		}
-		groups := map[string]xds.Resources{}
-		for i := range res.Groups {
-			groups[res.Groups[i].Name] = res.Groups[i].ByType()
-		}
-		return groups, nil
-	}
+	return func() (map[string]xds.Resources, error) { return translator.TranslateFile(path) }
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/translator"
@@ -90,7 +91,12 @@ func printBootstrap(cmd *cobra.Command, res *translator.Result, group, format st
 	if err != nil {
 		return err
 	}
-	raw, err := protojson.Marshal(b)
+	return printMessage(cmd, b, format)
+}
+
+// printMessage prints a message as Envoy's JSON, in YAML or JSON.
+func printMessage(cmd *cobra.Command, m proto.Message, format string) error {
+	raw, err := protojson.Marshal(m)
 	if err != nil {
 		return err
 	}
