@@ -5,7 +5,6 @@ package subject
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -188,14 +187,12 @@ func (t *Template) Covers(pattern string) bool {
 	return len(parts) == len(t.Tokens)
 }
 
-// CheckValue checks a value that fills one token, after URL-decoding:
-// letters, digits, '-' and '_' only, so it can never add a token, a wildcard
-// or a system prefix.
-func CheckValue(raw string) (string, error) {
-	v, err := url.PathUnescape(raw)
-	if err != nil {
-		return "", fmt.Errorf("%q is not valid URL encoding", raw)
-	}
+// CheckValue checks a value that fills one token. The caller passes it
+// URL-decoded (as path and query parsing leave it), so what is checked is
+// exactly what lands in the subject: letters, digits, '-' and '_' only, which
+// can never add a token, a wildcard or a system prefix. Decoding happens
+// once, so "%2E" arrives here as "." and is refused.
+func CheckValue(v string) (string, error) {
 	if v == "" {
 		return "", fmt.Errorf("empty value")
 	}

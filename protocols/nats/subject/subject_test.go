@@ -41,7 +41,8 @@ func TestFill(t *testing.T) {
 	if err != nil || got != "orders.eu.acme.created" {
 		t.Fatalf("Fill = %q, %v", got, err)
 	}
-	for _, bad := range []string{"a.b", "*", ">", "$JS.API.X", "%2E", "", "a%20b", "%zz"} {
+	// Values arrive decoded: "%2E" in a URL is "." here; a literal "%" is refused too.
+	for _, bad := range []string{"a.b", "*", ">", "$JS.API.X", ".", "", "a b", "%2E", "é", "a\x00"} {
 		vals[FromPath] = bad
 		if s, err := tpl.Fill(func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok }); err == nil {
 			t.Errorf("value %q produced subject %q, want an error", bad, s)

@@ -1,0 +1,351 @@
+// Package bridges is the HTTP server that turns requests into NATS
+// publishes (and Dubbo calls): a route table from the mapping, request
+// extraction, per-protocol handlers, and errors as JSON with the status a
+// client can act on.
+package bridges
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/protogate/protogate/config"
+	natsproto "github.com/protogate/protogate/protocols/nats"
+	"github.com/protogate/protogate/protocols/nats/subject"
+)
+
+// Server is the bridge HTTP server.
+type Server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	table atomic.Pointer[table]
+	nats  map[string]*natsproto.Conn
+	http  *http.Server
+	lis   net.Listener
+	// closing turns readiness off as soon as shutdown starts.
+	closing atomic.Bool
+}
+
+// Options adjust a Server beyond the mapping.
+type Options struct {
+	Logger *slog.Logger
+	// NATSURLs gives the URLs of NATS upstreams that have none in the
+	// mapping (embedded servers).
+	NATSURLs map[string][]string
+}
+
+// New builds the bridge for a mapping and opens a connection to each NATS
+// upstream its routes use. A NATS server that is down does not stop it; the
+// bridge is not ready until the connection is up.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: opts.Logger, nats: map[string]*natsproto.Conn{}}
+	t, err := buildTable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.table.Store(t)
+	for i := range cfg.Upstreams.NATS {
+		u := &cfg.Upstreams.NATS[i]
+		if !t.usesUpstream(u.Name) {
+			continue
+		}
+		urls := u.URLs
+		if o, ok := opts.NATSURLs[u.Name]; ok {
+			urls = o
+		}
+		c, err := natsproto.Connect(u, urls, s.log)
+		if err != nil {
+			s.closeNATS()
+			return nil, err
+		}
+		s.nats[u.Name] = c
+	}
+	b := &cfg.Bridge
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: b.ReadHeaderTimeout.Std(),
+		ReadTimeout:       b.ReadTimeout.Std(),
+		WriteTimeout:      b.WriteTimeout.Std(),
+		IdleTimeout:       b.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(b.MaxHeaderSize),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if b.HTTP2 {
+		// Envoy speaks HTTP/2 in clear text to the bridges when asked.
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		s.http.Protocols = p
+	}
+	return s, nil
+}
+
+// Start binds the bridge address and serves it.
+func (s *Server) Start() error {
+	lis, err := net.Listen("tcp", s.cfg.Bridge.Address)
+	if err != nil {
+		return fmt.Errorf("bridge address %s: %w", s.cfg.Bridge.Address, err)
+	}
+	s.lis = lis
+	go func() {
+		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("bridge server stopped", "err", err)
+		}
+	}()
+	s.log.Info("bridge listening", "address", s.Addr())
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Shutdown stops taking requests, lets those in flight finish within ctx,
+// then drains the NATS connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	err := s.http.Shutdown(ctx)
+	s.closeNATS()
+	return err
+}
+
+func (s *Server) closeNATS() {
+	for _, c := range s.nats {
+		c.Drain(5 * time.Second)
+	}
+}
+
+// Ready reports whether every NATS upstream the routes use is connected,
+// and names those that are not.
+func (s *Server) Ready() (bool, []string) {
+	var down []string
+	for name, c := range s.nats {
+		if !c.Ready() {
+			down = append(down, name)
+		}
+	}
+	slices.Sort(down)
+	return len(down) == 0 && !s.closing.Load(), down
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	t := s.table.Load()
+	routeName := r.Header.Get(t.routeHeader)
+	switch {
+	case routeName == "" && r.URL.Path == "/healthz":
+		rec.Write([]byte("ok\n"))
+		return
+	case routeName == "" && r.URL.Path == "/readyz":
+		if ok, down := s.Ready(); !ok {
+			writeError(rec, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready",
+				Message: "not ready: NATS upstreams not connected: " + strings.Join(down, ", ")})
+			return
+		}
+		rec.Write([]byte("ready\n"))
+		return
+	}
+	rt, vars, aerr := t.find(r, routeName)
+	if aerr == nil {
+		aerr = s.serve(rec, r, rt, vars)
+	}
+	if aerr != nil {
+		writeError(rec, aerr)
+	}
+	name := ""
+	if rt != nil {
+		name = rt.cfg.Name
+	}
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", name, "status", rec.status, "duration", time.Since(start))
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route, vars map[string]string) *apiError {
+	switch {
+	case rt.cfg.NATS != nil:
+		return s.serveNATS(w, r, rt, vars)
+	case rt.cfg.Dubbo != nil:
+		return &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Route: rt.cfg.Name, Upstream: rt.cfg.Dubbo.Upstream,
+			Message: "this build of the bridge does not call Dubbo services yet"}
+	}
+	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here"}
+}
+
+// table is the bridge's view of the mapping's routes.
+type table struct {
+	routeHeader string
+	byName      map[string]*route
+	ordered     []*route
+	maxDepth    int
+}
+
+type route struct {
+	cfg      *config.Route
+	tpl      *config.PathTemplate
+	prefix   string
+	re       *regexp.Regexp
+	headers  []headerMatch
+	methods  []string
+	subject  *subject.Template
+	listener string
+}
+
+type headerMatch struct {
+	config.HeaderMatch
+	re *regexp.Regexp
+}
+
+// buildTable takes the Dubbo and NATS routes of every HTTP listener; plain
+// HTTP routes never reach a bridge.
+func buildTable(cfg *config.Config) (*table, error) {
+	t := &table{routeHeader: cfg.Bridge.RouteHeader, byName: map[string]*route{}, maxDepth: cfg.Bridge.MaxJSONDepth}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		if l.Protocol != config.ProtocolHTTP {
+			continue
+		}
+		for j := range l.Routes {
+			r := &l.Routes[j]
+			if r.Dubbo == nil && r.NATS == nil {
+				continue
+			}
+			rt := &route{cfg: r, prefix: r.Match.Prefix, methods: r.Match.Methods, listener: l.Name}
+			var err error
+			if r.Match.Path != "" {
+				if rt.tpl, err = config.ParsePathTemplate(r.Match.Path); err != nil {
+					return nil, fmt.Errorf("route %q: %w", r.Name, err)
+				}
+			}
+			if r.Match.Regex != "" {
+				if rt.re, err = regexp.Compile(r.Match.Regex); err != nil {
+					return nil, fmt.Errorf("route %q: %w", r.Name, err)
+				}
+			}
+			for _, h := range r.Match.Headers {
+				hm := headerMatch{HeaderMatch: h}
+				if h.Regex != "" {
+					hm.re = regexp.MustCompile(h.Regex)
+				}
+				rt.headers = append(rt.headers, hm)
+			}
+			if r.NATS != nil {
+				if rt.subject, err = subject.Parse(r.NATS.Subject); err != nil {
+					return nil, fmt.Errorf("route %q: %w", r.Name, err)
+				}
+			}
+			t.byName[r.Name] = rt
+			t.ordered = append(t.ordered, rt)
+		}
+	}
+	return t, nil
+}
+
+func (t *table) usesUpstream(name string) bool {
+	for _, rt := range t.ordered {
+		if rt.cfg.NATS != nil && rt.cfg.NATS.Upstream == name {
+			return true
+		}
+	}
+	return false
+}
+
+// find picks the route: by name when Envoy sent the route header, else by
+// matching like Envoy would. Either way the path, headers and method must fit
+// the route, so the header selects among the mapping's routes and nothing more.
+func (t *table) find(r *http.Request, name string) (*route, map[string]string, *apiError) {
+	if name != "" {
+		rt, ok := t.byName[name]
+		if !ok {
+			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "unknown_route", Message: fmt.Sprintf("no bridge route is named %q", name)}
+		}
+		vars, ok := rt.matchPath(r)
+		if !ok || !rt.matchHeaders(r) {
+			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Message: "the request does not match route " + name}
+		}
+		if !rt.allows(r.Method) {
+			return nil, nil, methodNotAllowed(rt.methods, name)
+		}
+		return rt, vars, nil
+	}
+	var allowed []string
+	for _, rt := range t.ordered {
+		vars, ok := rt.matchPath(r)
+		if !ok || !rt.matchHeaders(r) {
+			continue
+		}
+		if rt.allows(r.Method) {
+			return rt, vars, nil
+		}
+		allowed = append(allowed, rt.methods...)
+	}
+	if len(allowed) > 0 {
+		return nil, nil, methodNotAllowed(allowed, "")
+	}
+	return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no route matches " + r.Method + " " + r.URL.Path}
+}
+
+func methodNotAllowed(allowed []string, route string) *apiError {
+	slices.Sort(allowed)
+	allowed = slices.Compact(allowed)
+	return &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Route: route,
+		Message: "allowed methods: " + strings.Join(allowed, ", "), allow: strings.Join(allowed, ", ")}
+}
+
+func (rt *route) matchPath(r *http.Request) (map[string]string, bool) {
+	switch {
+	case rt.tpl != nil:
+		return rt.tpl.Match(r.URL.EscapedPath())
+	case rt.prefix != "":
+		return nil, strings.HasPrefix(r.URL.Path, rt.prefix)
+	case rt.re != nil:
+		return nil, rt.re.MatchString(r.URL.Path)
+	}
+	return nil, false
+}
+
+func (rt *route) matchHeaders(r *http.Request) bool {
+	for _, h := range rt.headers {
+		v, present := r.Header[http.CanonicalHeaderKey(h.Name)]
+		val := strings.Join(v, ",")
+		var ok bool
+		switch {
+		case h.Present:
+			ok = present
+		case h.Exact != "":
+			ok = present && val == h.Exact
+		case h.Prefix != "":
+			ok = present && strings.HasPrefix(val, h.Prefix)
+		case h.re != nil:
+			ok = present && h.re.MatchString(val)
+		}
+		if ok == h.Invert {
+			return false
+		}
+	}
+	return true
+}
+
+func (rt *route) allows(method string) bool {
+	return len(rt.methods) == 0 || slices.Contains(rt.methods, method)
+}
+
+// statusRecorder remembers the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
