@@ -2,7 +2,7 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: build run test fmt-check vet unit envoy-validate fuzz
+.PHONY: build run test fmt-check vet unit envoy-validate fuzz bench
 
 build:
 	$(GO) build -o bin/protogate ./cmd/protogate
@@ -34,3 +34,9 @@ envoy-validate:
 # broken files; a panic or a malformed problem list fails the suite.
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./config
+
+# The NATS bridge against direct JetStream publishes and a no-op HTTP handler,
+# side by side in one run (not part of the test command).
+bench:
+	$(GO) run ./test/bench -duration 5s
+	$(GO) test ./translator -run '^$$' -bench . -benchmem -benchtime 5x

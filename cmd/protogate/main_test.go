@@ -102,7 +102,7 @@ func TestVersion(t *testing.T) {
 // TestPendingCommandsSaySo makes sure commands that have not landed fail
 // plainly instead of pretending to run.
 func TestPendingCommandsSaySo(t *testing.T) {
-	for _, name := range []string{"run", "bridge"} {
+	for _, name := range []string{"run"} {
 		_, errOut, err := run(name, "-c", "x.yaml")
 		if err == nil || !strings.Contains(errOut, "protogate "+name+" is not ready yet") {
 			t.Errorf("%s: err=%v stderr=%q", name, err, errOut)

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protogate/protogate/bridges"
+)
+
+func newBridgeCmd() *cobra.Command {
+	var path, address string
+	cmd := &cobra.Command{
+		Use:   "bridge -c FILE|DIR",
+		Short: "Run the HTTP bridges to NATS (and Dubbo) alone",
+		Long: `bridge serves the mapping's NATS routes over HTTP: Envoy reaches it as an ordinary cluster and
+names the route in a header it sets, or clients call it directly and it matches method and
+path itself. /healthz answers while the process runs; /readyz only while every NATS upstream
+is connected. SIGINT or SIGTERM stops taking requests, finishes those in flight (up to
+bridge.shutdown_timeout) and drains the NATS connections. Dubbo routes answer 501 until the
+Dubbo bridge lands.`,
+		Example: `  protogate bridge -c examples/mappings/nats.yaml
+  protogate bridge -c /etc/protogate/ --address 0.0.0.0:8081`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := loggerFrom(cmd)
+			cfg, err := loadOrReport(cmd, path)
+			if err != nil {
+				return err
+			}
+			if address != "" {
+				cfg.Bridge.Address = address
+			}
+			srv, err := bridges.New(cfg, bridges.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			log.Info("shutting down: finishing requests in flight", "timeout", cfg.Bridge.ShutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Bridge.ShutdownTimeout.Std())
+			defer cancel()
+			return srv.Shutdown(sctx)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
+	cmd.Flags().StringVar(&address, "address", "", "listen address (default: bridge.address of the mapping)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
