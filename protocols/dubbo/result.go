@@ -1,0 +1,103 @@
+package dubbo
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"reflect"
+	"time"
+
+	gxbig "github.com/dubbogo/gost/math/big"
+)
+
+// ResultToJSON turns what a generic call returned into plain JSON values:
+// objects keep the field names the provider sent, the "class" keys are
+// dropped unless includeClass, BigDecimal and BigInteger become exact
+// strings, dates RFC 3339, byte arrays base64, and enums their names.
+func ResultToJSON(v any, includeClass bool) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case *gxbig.Decimal:
+		return x.String()
+	case gxbig.Decimal:
+		return x.String()
+	case *gxbig.Integer:
+		return x.String()
+	case gxbig.Integer:
+		return x.String()
+	case *big.Int:
+		return x.String()
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	case *time.Time:
+		if x == nil {
+			return nil
+		}
+		return x.Format(time.RFC3339Nano)
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case string, bool, int8, int16, int32, int64, int, float32, float64, uint8, uint16, uint32, uint64:
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[fmt.Sprint(k)] = val
+		}
+		return objectToJSON(m, includeClass)
+	case map[string]any:
+		return objectToJSON(x, includeClass)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = ResultToJSON(rv.Index(i).Interface(), includeClass)
+		}
+		return out
+	case reflect.Map:
+		m := make(map[string]any, rv.Len())
+		it := rv.MapRange()
+		for it.Next() {
+			m[fmt.Sprint(it.Key().Interface())] = it.Value().Interface()
+		}
+		return objectToJSON(m, includeClass)
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
+		}
+		return ResultToJSON(rv.Elem().Interface(), includeClass)
+	case reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < rv.NumField(); i++ {
+			if f := rv.Type().Field(i); f.IsExported() {
+				m[f.Name] = rv.Field(i).Interface()
+			}
+		}
+		return objectToJSON(m, includeClass)
+	}
+	return fmt.Sprint(v)
+}
+
+func objectToJSON(m map[string]any, includeClass bool) any {
+	class, _ := m["class"].(string)
+	switch class {
+	case "java.math.BigDecimal", "java.math.BigInteger":
+		if v, ok := m["value"]; ok {
+			return fmt.Sprint(v)
+		}
+	}
+	// An enum arrives as an object of its class holding only its name.
+	if name, ok := m["name"].(string); ok && class != "" && len(m) == 2 && !includeClass {
+		return name
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k == "class" && !includeClass {
+			continue
+		}
+		out[k] = ResultToJSON(v, includeClass)
+	}
+	return out
+}
