@@ -185,9 +185,10 @@ func (b *bridge) do(method, path, body string, header map[string]string) (int, r
 	raw, _ := io.ReadAll(resp.Body)
 	var r response
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if !json.Valid(raw) {
 			b.t.Fatalf("%s %s: bad JSON %q", method, path, raw)
 		}
+		_ = json.Unmarshal(raw, &r) // error bodies and acks are objects; echoes may not be
 	}
 	resp.Header.Set("X-Test-Body", string(raw))
 	return resp.StatusCode, r, resp.Header

@@ -1,5 +1,5 @@
 // Package bridges is the HTTP server that turns requests into NATS
-// publishes (and Dubbo calls): a route table from the mapping, request
+// publishes and Dubbo generic calls: a route table from the mapping, request
 // extraction, per-protocol handlers, and errors as JSON with the status a
 // client can act on.
 package bridges
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/protogate/protogate/config"
+	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 	natsproto "github.com/protogate/protogate/protocols/nats"
 	"github.com/protogate/protogate/protocols/nats/subject"
 )
@@ -28,8 +29,11 @@ type Server struct {
 	log   *slog.Logger
 	table atomic.Pointer[table]
 	nats  map[string]*natsproto.Conn
-	http  *http.Server
-	lis   net.Listener
+	// dubbo is created only when the mapping has Dubbo routes.
+	dubbo     *dubboproto.Invoker
+	javaTypes dubboproto.Types
+	http      *http.Server
+	lis       net.Listener
 	// closing turns readiness off as soon as shutdown starts.
 	closing atomic.Bool
 }
@@ -55,6 +59,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.table.Store(t)
+	s.javaTypes = dubboproto.NewTypes(cfg.JavaTypes)
+	if t.hasDubbo() {
+		if s.dubbo, err = dubboproto.NewInvoker(s.log); err != nil {
+			return nil, err
+		}
+	}
 	for i := range cfg.Upstreams.NATS {
 		u := &cfg.Upstreams.NATS[i]
 		if !t.usesUpstream(u.Name) {
@@ -175,8 +185,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route, vars m
 	case rt.cfg.NATS != nil:
 		return s.serveNATS(w, r, rt, vars)
 	case rt.cfg.Dubbo != nil:
-		return &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Route: rt.cfg.Name, Upstream: rt.cfg.Dubbo.Upstream,
-			Message: "this build of the bridge does not call Dubbo services yet"}
+		return s.serveDubbo(w, r, rt, vars)
 	}
 	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here"}
 }
@@ -197,6 +206,7 @@ type route struct {
 	headers  []headerMatch
 	methods  []string
 	subject  *subject.Template
+	dubbo    *dubboRoute
 	listener string
 }
 
@@ -243,11 +253,25 @@ func buildTable(cfg *config.Config) (*table, error) {
 					return nil, fmt.Errorf("route %q: %w", r.Name, err)
 				}
 			}
+			if r.Dubbo != nil {
+				if rt.dubbo, err = newDubboRoute(cfg, r); err != nil {
+					return nil, err
+				}
+			}
 			t.byName[r.Name] = rt
 			t.ordered = append(t.ordered, rt)
 		}
 	}
 	return t, nil
+}
+
+func (t *table) hasDubbo() bool {
+	for _, rt := range t.ordered {
+		if rt.dubbo != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *table) usesUpstream(name string) bool {

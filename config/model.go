@@ -87,6 +87,7 @@ type DubboTarget struct {
 	Retries      int               `json:"retries" default:"0" min:"0" max:"5" doc:"Retries on another provider after a failure (idempotent methods only)."`
 	Attachments  []Attachment      `json:"attachments" doc:"Request headers passed to the provider as Dubbo attachments. Only these; reserved keys are refused."`
 	Exceptions   []ExceptionStatus `json:"exceptions" doc:"HTTP status for a Java exception class the provider throws (default 502)."`
+	Returns      string            `json:"returns" doc:"The method's Java return type, when the result needs it to be rendered: a byte[] that generic invocation delivers as a list of numbers is still base64." example:"byte[]"`
 	IncludeClass bool              `json:"include_class" default:"false" doc:"Keep the \"class\" keys of result objects in the JSON response."`
 }
 

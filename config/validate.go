@@ -506,6 +506,9 @@ func (v *validator) dubboTarget(d *DubboTarget, tpl *PathTemplate, p string) {
 			}
 		}
 	}
+	if d.Returns != "" {
+		v.javaType(d.Returns, p+".returns")
+	}
 	for i, a := range d.Attachments {
 		ap := index(p+".attachments", i)
 		if slices.Contains(reservedAttachments, strings.ToLower(a.Name)) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gxbig "github.com/dubbogo/gost/math/big"
+
+	"github.com/protogate/protogate/protocols/dubbo/javatype"
 )
 
 // ResultToJSON turns what a generic call returned into plain JSON values:
@@ -87,6 +89,9 @@ func objectToJSON(m map[string]any, includeClass bool) any {
 		if v, ok := m["value"]; ok {
 			return fmt.Sprint(v)
 		}
+		if i, ok := bigIntegerFields(m); ok {
+			return i.String()
+		}
 	}
 	// An enum arrives as an object of its class holding only its name.
 	if name, ok := m["name"].(string); ok && class != "" && len(m) == 2 && !includeClass {
@@ -100,4 +105,58 @@ func objectToJSON(m map[string]any, includeClass bool) any {
 		out[k] = ResultToJSON(v, includeClass)
 	}
 	return out
+}
+
+// bigIntegerFields rebuilds a java.math.BigInteger sent as its fields:
+// signum and mag, the magnitude as big-endian 32-bit words.
+func bigIntegerFields(m map[string]any) (*big.Int, bool) {
+	words, ok := m["mag"].([]any)
+	signum, sok := toInt64(m["signum"])
+	if !ok || !sok {
+		return nil, false
+	}
+	out := new(big.Int)
+	for _, w := range words {
+		n, ok := toInt64(w)
+		if !ok {
+			return nil, false
+		}
+		out.Lsh(out, 32)
+		out.Or(out, big.NewInt(n&0xFFFFFFFF))
+	}
+	if signum < 0 {
+		out.Neg(out)
+	}
+	return out, true
+}
+
+func toInt64(v any) (int64, bool) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return int64(rv.Uint()), true
+	}
+	return 0, false
+}
+
+// TypedResultToJSON renders a result whose Java type the mapping declares,
+// for forms generic invocation loses: a byte[] that arrives as a list of
+// numbers is still base64.
+func TypedResultToJSON(v any, t *javatype.Type, includeClass bool) any {
+	if t != nil && t.Kind == javatype.Array && t.Elem.Name == "byte" {
+		if list, ok := v.([]any); ok {
+			b := make([]byte, len(list))
+			for i, x := range list {
+				n, ok := toInt64(x)
+				if !ok {
+					return ResultToJSON(v, includeClass)
+				}
+				b[i] = byte(n)
+			}
+			return base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return ResultToJSON(v, includeClass)
 }

@@ -1,0 +1,354 @@
+package bridges
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	providerOnce sync.Once
+	providerBin  string
+	providerErr  error
+)
+
+// providerBinary builds examples/dubbo-provider once per test run.
+func providerBinary(t *testing.T) string {
+	t.Helper()
+	providerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "protogate-provider-")
+		if err != nil {
+			providerErr = err
+			return
+		}
+		providerBin = filepath.Join(dir, "dubbo-provider")
+		out, err := exec.Command("go", "build", "-o", providerBin, "../examples/dubbo-provider").CombinedOutput()
+		if err != nil {
+			providerErr = fmt.Errorf("building the example provider: %v\n%s", err, out)
+		}
+	})
+	if providerErr != nil {
+		t.Fatal(providerErr)
+	}
+	return providerBin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type provider struct {
+	cmd                *exec.Cmd
+	dubboPort, triPort int
+}
+
+// startProvider runs the example provider as its own process (dubbo-go
+// allows one server per process) and waits until it serves.
+func startProvider(t *testing.T, extra ...string) *provider {
+	t.Helper()
+	p := &provider{dubboPort: freePort(t), triPort: freePort(t)}
+	args := append([]string{"-dubbo-port", fmt.Sprint(p.dubboPort), "-triple-port", fmt.Sprint(p.triPort),
+		"-metadata-port", fmt.Sprint(freePort(t))}, extra...)
+	p.cmd = exec.Command(providerBinary(t), args...)
+	stdout, _ := p.cmd.StdoutPipe()
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.stop)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "provider ready") {
+				ready <- true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the example provider did not start")
+	}
+	return p
+}
+
+func (p *provider) stop() {
+	if p.cmd.Process != nil && p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_, _ = p.cmd.Process.Wait()
+	}
+}
+
+// dubboMapping routes /{upstream}/{method} to every echo method of the
+// example provider, the body being the one argument.
+func dubboMapping(upstreams string, names ...string) string {
+	methods := []struct{ method, typ string }{
+		{"echoInt", "int"}, {"echoLong", "long"}, {"echoShort", "short"}, {"echoByte", "byte"},
+		{"echoDouble", "double"}, {"echoFloat", "float"}, {"echoBoolean", "boolean"},
+		{"echoString", "java.lang.String"}, {"echoBoxedLong", "java.lang.Long"},
+		{"echoDecimal", "java.math.BigDecimal"}, {"echoBigInteger", "java.math.BigInteger"},
+		{"echoDate", "java.util.Date"}, {"echoBytes", "byte[]"}, {"echoInts", "int[]"},
+		{"echoList", "java.util.List<java.lang.String>"}, {"echoMap", "java.util.Map<java.lang.String, java.lang.Long>"},
+		{"echoStatus", "com.example.Status"}, {"createUser", "com.example.User"},
+	}
+	var b strings.Builder
+	b.WriteString("listeners:\n  - name: public\n    address: 127.0.0.1:10000\n    routes:\n")
+	for _, up := range names {
+		for _, m := range methods {
+			fmt.Fprintf(&b, `      - name: %[1]s-%[2]s
+        match: { path: /%[1]s/%[2]s, methods: [POST] }
+        dubbo:
+          upstream: %[1]s
+          service: com.example.UserService
+          method: %[2]s
+          params: [ { from: body, type: "%[3]s", optional: %[4]v } ]
+          returns: "%[3]s"
+          timeout: 3s
+          exceptions: [ { class: java.lang.IllegalArgumentException, status: 400 } ]
+`, up, m.method, m.typ, m.typ == "java.lang.Long")
+		}
+		fmt.Fprintf(&b, `      - name: %[1]s-getUser
+        match: { path: "/%[1]s/users/{id}", methods: [GET] }
+        dubbo: { upstream: %[1]s, service: com.example.UserService, method: getUser, params: [ { from: path.id, type: long } ], idempotent: true, retries: 1 }
+      - name: %[1]s-findUsers
+        match: { path: /%[1]s/users, methods: [GET] }
+        dubbo:
+          upstream: %[1]s
+          service: com.example.UserService
+          method: findUsers
+          params: [ { from: query.status, type: com.example.Status }, { from: query.limit, type: java.lang.Integer, optional: true } ]
+      - name: %[1]s-fail
+        match: { path: "/%[1]s/fail/{kind}", methods: [POST] }
+        dubbo:
+          upstream: %[1]s
+          service: com.example.UserService
+          method: fail
+          params: [ { from: path.kind, type: java.lang.String } ]
+          exceptions: [ { class: java.lang.IllegalArgumentException, status: 400 } ]
+      - name: %[1]s-slow
+        match: { path: /%[1]s/slow, methods: [POST] }
+        dubbo: { upstream: %[1]s, service: com.example.UserService, method: slow, params: [ { from: body.ms, type: long } ], timeout: 500ms }
+      - name: %[1]s-lastCall
+        match: { path: /%[1]s/lastCall, methods: [GET] }
+        dubbo: { upstream: %[1]s, service: com.example.UserService, method: lastCall }
+`, up)
+	}
+	b.WriteString(upstreams)
+	b.WriteString(`java_types:
+  - class: com.example.Status
+    enum: [ ACTIVE, SUSPENDED ]
+  - class: com.example.Address
+    fields: [ { name: city, type: java.lang.String }, { name: street, type: java.lang.String } ]
+  - class: com.example.User
+    fields:
+      - { name: id, type: long }
+      - { name: name, type: java.lang.String }
+      - { name: age, type: int }
+      - { name: status, type: com.example.Status }
+      - { name: balance, type: java.math.BigDecimal }
+      - { name: created, type: java.util.Date }
+      - { name: tags, type: "java.util.List<java.lang.String>" }
+      - { name: address, type: com.example.Address }
+      - { name: scores, type: "java.util.Map<java.lang.String, java.lang.Long>" }
+bridge:
+  address: 127.0.0.1:0
+`)
+	return b.String()
+}
+
+func directUpstreams(p *provider) string {
+	return fmt.Sprintf(`upstreams:
+  dubbo:
+    - { name: viadubbo, urls: [ "dubbo://127.0.0.1:%d" ], protocol: dubbo }
+    - { name: viatriple, urls: [ "tri://127.0.0.1:%d" ], protocol: triple }
+`, p.dubboPort, p.triPort)
+}
+
+// roundTrips are JSON values that must come back as they were sent.
+var roundTrips = []struct{ method, in, out string }{
+	{"echoInt", `42`, `42`},
+	{"echoInt", `-2147483648`, `-2147483648`},
+	{"echoLong", `9007199254740993`, `9007199254740993`},
+	{"echoShort", `-32768`, `-32768`},
+	{"echoByte", `127`, `127`},
+	{"echoDouble", `1.5e300`, `1.5e+300`},
+	{"echoFloat", `3.25`, `3.25`},
+	{"echoBoolean", `true`, `true`},
+	{"echoString", `"héllo, wörld"`, `"héllo, wörld"`},
+	{"echoBoxedLong", `7`, `7`},
+	{"echoDecimal", `"12.50"`, `"12.50"`},
+	{"echoDecimal", `0.1`, `"0.1"`},
+	{"echoBigInteger", `"123456789012345678901234567890"`, `"123456789012345678901234567890"`},
+	{"echoBytes", `"aGVsbG8="`, `"aGVsbG8="`},
+	{"echoInts", `[1, 2, 3]`, `[1,2,3]`},
+	{"echoList", `["a", "b"]`, `["a","b"]`},
+	{"echoMap", `{"x": 1, "y": 9007199254740993}`, `{"x":1,"y":9007199254740993}`},
+	{"echoStatus", `"SUSPENDED"`, `"SUSPENDED"`},
+}
+
+// normalize re-encodes JSON so equal values compare equal; dates are
+// compared as instants.
+func normalize(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("not JSON: %q", s)
+	}
+	if str, ok := v.(string); ok {
+		if tm, err := time.Parse(time.RFC3339Nano, str); err == nil {
+			v = tm.UTC().Format(time.RFC3339)
+		}
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+func TestDubboRoundTripDirect(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo", "viatriple"))
+	for _, up := range []string{"viadubbo", "viatriple"} {
+		for _, rt := range roundTrips {
+			code, _, h := b.do("POST", "/"+up+"/"+rt.method, rt.in, map[string]string{"Content-Type": "application/json"})
+			body := h.Get("X-Test-Body")
+			if code != 200 || normalize(t, body) != normalize(t, rt.out) {
+				t.Errorf("%s %s(%s) = %d %s, want %s", up, rt.method, rt.in, code, body, rt.out)
+			}
+		}
+	}
+}
+
+// lastCall asks the provider what its previous call received, Go types
+// included. It always asks over the dubbo protocol: dubbo-go cannot call a
+// method without arguments over triple ("@in is nil").
+func lastCall(t *testing.T, b *bridge, _ string) string {
+	t.Helper()
+	code, _, h := b.do("GET", "/viadubbo/lastCall", "", nil)
+	var s string
+	if code != 200 || json.Unmarshal([]byte(h.Get("X-Test-Body")), &s) != nil {
+		t.Fatalf("lastCall = %d %s", code, h.Get("X-Test-Body"))
+	}
+	return s
+}
+
+func TestDubboCalls(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo", "viatriple"))
+	for _, up := range []string{"viadubbo", "viatriple"} {
+		t.Run(up, func(t *testing.T) {
+			// Dates: the provider receives the instant sent; inside
+			// objects they travel both ways. (dubbo-go's generic filter
+			// turns a top-level time.Time result into {}; Java providers
+			// return java.util.Date intact.)
+			b.do("POST", "/"+up+"/echoDate", `"2026-11-21T10:00:00+01:00"`, nil)
+			if got := lastCall(t, b, up); got != "echoDate(string(2026-11-21T09:00:00Z))" {
+				t.Errorf("provider received %s", got)
+			}
+
+			user := `{"name": "alice", "age": 30, "status": "ACTIVE", "balance": "12.50",
+				"created": "2026-01-02T03:04:05Z", "tags": ["a", "b"], "address": {"city": "Oslo"}, "scores": {"x": 1}}`
+			code, _, h := b.do("POST", "/"+up+"/createUser", user, nil)
+			var got map[string]any
+			if code != 200 || json.Unmarshal([]byte(h.Get("X-Test-Body")), &got) != nil {
+				t.Fatalf("createUser = %d %s", code, h.Get("X-Test-Body"))
+			}
+			created, _ := time.Parse(time.RFC3339, fmt.Sprint(got["created"]))
+			if got["name"] != "alice" || got["age"] != 30.0 || got["status"] != "ACTIVE" || got["balance"] != "12.50" ||
+				!created.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) || fmt.Sprint(got["tags"]) != "[a b]" ||
+				fmt.Sprint(got["address"]) != "map[city:Oslo street:]" || fmt.Sprint(got["scores"]) != "map[x:1]" || got["id"] == nil {
+				t.Errorf("createUser returned %s", h.Get("X-Test-Body"))
+			}
+			if _, hasClass := got["class"]; hasClass {
+				t.Error("a class key reached the response")
+			}
+			if rec := lastCall(t, b, up); !strings.Contains(rec, "*main.User(") || !strings.Contains(rec, "Name:alice") || !strings.Contains(rec, "City:Oslo") {
+				t.Errorf("provider received %s", rec)
+			}
+
+			// Path and query parameters, converted by their declared types.
+			code, _, h = b.do("GET", "/"+up+"/users/42", "", nil)
+			if code != 200 || !strings.Contains(h.Get("X-Test-Body"), `"id":42`) || lastCall(t, b, up) != "getUser(int64(42))" {
+				t.Errorf("getUser = %d %s", code, h.Get("X-Test-Body"))
+			}
+			code, _, h = b.do("GET", "/"+up+"/users?status=SUSPENDED&limit=1", "", nil)
+			if code != 200 || strings.Count(h.Get("X-Test-Body"), `"id"`) != 1 || !strings.Contains(lastCall(t, b, up), "findUsers(string(SUSPENDED), *int32(") {
+				t.Errorf("findUsers = %d %s", code, h.Get("X-Test-Body"))
+			}
+
+			// Exceptions: mapped, and unmapped with their class.
+			code, r, _ := b.do("POST", "/"+up+"/fail/argument", "", nil)
+			if up == "viadubbo" && (code != 400 || r.Error.Code != "provider_exception" ||
+				!strings.Contains(r.Error.Message, "java.lang.IllegalArgumentException: bad argument: argument")) {
+				t.Errorf("mapped exception = %d %+v", code, r.Error)
+			}
+			code, r, _ = b.do("POST", "/"+up+"/fail/boom", "", nil)
+			if code != 502 || r.Error.Code != "provider_exception" || !strings.Contains(r.Error.Message, "provider failure: boom") || r.Error.Upstream != up {
+				t.Errorf("unmapped exception = %d %+v", code, r.Error)
+			}
+
+			// Bad values never reach the provider.
+			before := lastCall(t, b, up)
+			for _, bad := range []struct{ path, body, code string }{
+				{"/echoInt", `3000000000`, "bad_parameter"},
+				{"/echoInt", `"42"`, "bad_parameter"},
+				{"/echoStatus", `"DELETED"`, "bad_parameter"},
+				{"/createUser", `{"name": "x", "class": "java.lang.Runtime"}`, "class_not_allowed"},
+				{"/createUser", `{"name": "x", "address": {"class": "evil.Gadget"}}`, "class_not_allowed"},
+				{"/createUser", `{"name": "x", "admin": true}`, "bad_parameter"},
+				{"/createUser", `{"name": `, "bad_json"},
+				{"/createUser", strings.Repeat("[", 40) + strings.Repeat("]", 40), "bad_json"},
+				{"/echoInt", ``, "missing_parameter"},
+			} {
+				code, r, _ := b.do("POST", "/"+up+bad.path, bad.body, nil)
+				if code != 400 || r.Error.Code != bad.code || r.Error.Route == "" {
+					t.Errorf("POST %s %.40s = %d %+v, want 400 %s", bad.path, bad.body, code, r.Error, bad.code)
+				}
+			}
+			if after := lastCall(t, b, up); after != before {
+				t.Errorf("a refused request reached the provider: %s", after)
+			}
+
+			// A provider slower than the route's timeout.
+			code, r, _ = b.do("POST", "/"+up+"/slow", `{"ms": 2000}`, nil)
+			if code != 504 || r.Error.Code != "provider_timeout" {
+				t.Errorf("slow provider = %d %+v", code, r.Error)
+			}
+		})
+	}
+}
+
+func TestDubboProviderDown(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo"))
+	if code, _, _ := b.do("POST", "/viadubbo/echoInt", `1`, nil); code != 200 {
+		t.Fatalf("first call = %d", code)
+	}
+	p.stop()
+	time.Sleep(200 * time.Millisecond)
+	code, r, _ := b.do("POST", "/viadubbo/echoInt", `1`, nil)
+	if code != 503 && code != 504 {
+		t.Fatalf("call to a stopped provider = %d %+v, want 503 or 504", code, r.Error)
+	}
+	// A reference never built against a dead provider answers 503 at once.
+	start := time.Now()
+	code, r, _ = b.do("POST", "/viadubbo/echoLong", `1`, nil)
+	if code != 503 || r.Error.Code != "no_provider" || time.Since(start) > 3*time.Second {
+		t.Fatalf("new reference to a stopped provider = %d %+v after %v", code, r.Error, time.Since(start))
+	}
+}

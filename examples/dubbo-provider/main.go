@@ -1,0 +1,272 @@
+// Command dubbo-provider is a real dubbo-go provider for trying protogate
+// and for its end-to-end tests. It serves com.example.UserService over the
+// dubbo and triple protocols (hessian2), registers in ZooKeeper when asked,
+// and keeps the arguments of its last call so tests can see exactly what
+// arrived.
+//
+//	go run ./examples/dubbo-provider -dubbo-port 20880 -triple-port 20881
+//	go run ./examples/dubbo-provider -zk 127.0.0.1:2181 -registration interface
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"dubbo.apache.org/dubbo-go/v3"
+	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
+	// dubbo-go wires its protocols, filters and registries through these
+	// side effects; a trimmed set leaves a nil invoker at call time.
+	_ "dubbo.apache.org/dubbo-go/v3/imports"
+	"dubbo.apache.org/dubbo-go/v3/logger"
+	"dubbo.apache.org/dubbo-go/v3/protocol"
+	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
+	"dubbo.apache.org/dubbo-go/v3/registry"
+	"dubbo.apache.org/dubbo-go/v3/server"
+	hessian "github.com/apache/dubbo-go-hessian2"
+	gxbig "github.com/dubbogo/gost/math/big"
+)
+
+// Address is com.example.Address.
+type Address struct {
+	City   string
+	Street string
+}
+
+func (Address) JavaClassName() string { return "com.example.Address" }
+
+// User is com.example.User; its fields cover the types a POJO can hold.
+type User struct {
+	Id      int64 // "Id", not "ID": dubbo-go lower-cases only the first letter, and Java says "id"
+	Name    string
+	Age     int32
+	Status  string // com.example.Status travels by name
+	Balance *gxbig.Decimal
+	Created time.Time
+	Tags    []string
+	Address *Address
+	Scores  map[string]int64
+}
+
+func (User) JavaClassName() string { return "com.example.User" }
+
+// illegalArgument throws java.lang.IllegalArgumentException.
+func illegalArgument(msg string) error {
+	return &hessian2.GenericException{ExceptionClass: "java.lang.IllegalArgumentException", ExceptionMessage: msg}
+}
+
+// UserService is com.example.UserService. Each echo method returns what it
+// got, so a test sees a value travel HTTP → Java value → provider → JSON.
+type UserService struct {
+	mu   sync.Mutex
+	last string
+	seq  int64
+}
+
+func (s *UserService) record(method string, args ...any) {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = fmt.Sprintf("%T(%+v)", a, a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = method + "(" + strings.Join(parts, ", ") + ")"
+}
+
+// LastCall returns the method and Go-typed arguments of the previous call.
+func (s *UserService) LastCall(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, nil
+}
+
+func (s *UserService) EchoInt(_ context.Context, v int32) (int32, error) {
+	s.record("echoInt", v)
+	return v, nil
+}
+func (s *UserService) EchoLong(_ context.Context, v int64) (int64, error) {
+	s.record("echoLong", v)
+	return v, nil
+}
+func (s *UserService) EchoShort(_ context.Context, v int16) (int16, error) {
+	s.record("echoShort", v)
+	return v, nil
+}
+func (s *UserService) EchoByte(_ context.Context, v int8) (int8, error) {
+	s.record("echoByte", v)
+	return v, nil
+}
+func (s *UserService) EchoDouble(_ context.Context, v float64) (float64, error) {
+	s.record("echoDouble", v)
+	return v, nil
+}
+func (s *UserService) EchoFloat(_ context.Context, v float32) (float32, error) {
+	s.record("echoFloat", v)
+	return v, nil
+}
+func (s *UserService) EchoBoolean(_ context.Context, v bool) (bool, error) {
+	s.record("echoBoolean", v)
+	return v, nil
+}
+func (s *UserService) EchoString(_ context.Context, v string) (string, error) {
+	s.record("echoString", v)
+	return v, nil
+}
+func (s *UserService) EchoBoxedLong(_ context.Context, v *int64) (*int64, error) {
+	s.record("echoBoxedLong", v)
+	return v, nil
+}
+func (s *UserService) EchoDecimal(_ context.Context, v *gxbig.Decimal) (*gxbig.Decimal, error) {
+	s.record("echoDecimal", v.String())
+	return v, nil
+}
+func (s *UserService) EchoBigInteger(_ context.Context, v *gxbig.Integer) (*gxbig.Integer, error) {
+	s.record("echoBigInteger", v.String())
+	return v, nil
+}
+func (s *UserService) EchoDate(_ context.Context, v time.Time) (time.Time, error) {
+	s.record("echoDate", v.UTC().Format(time.RFC3339))
+	return v, nil
+}
+func (s *UserService) EchoBytes(_ context.Context, v []byte) ([]byte, error) {
+	s.record("echoBytes", v)
+	return v, nil
+}
+func (s *UserService) EchoInts(_ context.Context, v []int32) ([]int32, error) {
+	s.record("echoInts", v)
+	return v, nil
+}
+func (s *UserService) EchoList(_ context.Context, v []string) ([]string, error) {
+	s.record("echoList", v)
+	return v, nil
+}
+func (s *UserService) EchoMap(_ context.Context, v map[string]int64) (map[string]int64, error) {
+	s.record("echoMap", v)
+	return v, nil
+}
+func (s *UserService) EchoStatus(_ context.Context, v string) (string, error) {
+	s.record("echoStatus", v)
+	return v, nil
+}
+
+// CreateUser stores nothing; it gives the user an id and returns it.
+func (s *UserService) CreateUser(_ context.Context, u *User) (*User, error) {
+	s.record("createUser", u, u.Address)
+	if u.Name == "" {
+		return nil, illegalArgument("name is required")
+	}
+	s.mu.Lock()
+	s.seq++
+	u.Id = s.seq
+	s.mu.Unlock()
+	return u, nil
+}
+
+// GetUser returns a user by id, as a path parameter would ask.
+func (s *UserService) GetUser(_ context.Context, id int64) (*User, error) {
+	s.record("getUser", id)
+	return &User{Id: id, Name: fmt.Sprintf("user-%d", id), Age: 30, Status: "ACTIVE",
+		Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Tags: []string{"a"}, Address: &Address{City: "Oslo"}}, nil
+}
+
+// FindUsers takes two parameters from the query.
+func (s *UserService) FindUsers(_ context.Context, status string, limit *int32) ([]*User, error) {
+	s.record("findUsers", status, limit)
+	n := int32(2)
+	if limit != nil {
+		n = *limit
+	}
+	var out []*User
+	for i := int32(1); i <= n; i++ {
+		out = append(out, &User{Id: int64(i), Name: fmt.Sprintf("user-%d", i), Status: status})
+	}
+	return out, nil
+}
+
+// Fail throws: "argument" as an IllegalArgumentException, anything else as
+// a plain error.
+func (s *UserService) Fail(_ context.Context, kind string) (string, error) {
+	s.record("fail", kind)
+	if kind == "argument" {
+		return "", illegalArgument("bad argument: " + kind)
+	}
+	return "", errors.New("provider failure: " + kind)
+}
+
+// Slow answers after ms milliseconds.
+func (s *UserService) Slow(_ context.Context, ms int64) (string, error) {
+	s.record("slow", ms)
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return "done", nil
+}
+
+func main() {
+	dubboPort := flag.Int("dubbo-port", 20880, "dubbo protocol port (0: off)")
+	triplePort := flag.Int("triple-port", 20881, "triple protocol port (0: off)")
+	metadataPort := flag.Int("metadata-port", 20882, "metadata service port (kept apart from the service ports)")
+	zk := flag.String("zk", "", "ZooKeeper address to register in (empty: no registry)")
+	registration := flag.String("registration", "interface", "interface or application registration")
+	flag.Parse()
+
+	hessian.RegisterPOJO(&User{})
+	hessian.RegisterPOJO(&Address{})
+
+	opts := []dubbo.InstanceOption{
+		dubbo.WithName("protogate-example-provider"),
+		dubbo.WithLogger(logger.WithLevel("warn")),
+		// Shut down when this program says so, not from dubbo-go's own
+		// signal handler (which exits the process).
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
+		dubbo.WithMetadataServicePort(*metadataPort),
+	}
+	if *dubboPort > 0 {
+		opts = append(opts, dubbo.WithProtocol(protocol.WithID("dubbo"), protocol.WithDubbo(), protocol.WithIp("127.0.0.1"), protocol.WithPort(*dubboPort)))
+	}
+	if *triplePort > 0 {
+		opts = append(opts, dubbo.WithProtocol(protocol.WithID("tri"), protocol.WithTriple(), protocol.WithIp("127.0.0.1"), protocol.WithPort(*triplePort)))
+	}
+	if *zk != "" {
+		reg := []registry.Option{registry.WithZookeeper(), registry.WithAddress(*zk), registry.WithTimeout(5 * time.Second)}
+		if *registration == "application" {
+			reg = append(reg, registry.WithRegisterService())
+		} else {
+			reg = append(reg, registry.WithRegisterInterface())
+		}
+		opts = append(opts, dubbo.WithRegistry(reg...))
+	}
+	ins, err := dubbo.NewInstance(opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := ins.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	svcOpts := []server.ServiceOption{server.WithInterface("com.example.UserService"), server.WithSerialization("hessian2")}
+	if *zk == "" {
+		svcOpts = append(svcOpts, server.WithNotRegister())
+	}
+	if err := srv.RegisterService(&UserService{}, svcOpts...); err != nil {
+		log.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve() }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		log.Fatal(err)
+	case <-time.After(time.Second):
+		fmt.Println("provider ready")
+	}
+	<-sig
+	os.Exit(0)
+}

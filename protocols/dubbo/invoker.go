@@ -1,0 +1,274 @@
+package dubbo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"dubbo.apache.org/dubbo-go/v3"
+	"dubbo.apache.org/dubbo-go/v3/client"
+	"dubbo.apache.org/dubbo-go/v3/common/constant"
+	"dubbo.apache.org/dubbo-go/v3/filter/generic"
+	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
+	// dubbo-go wires protocols, filters, clusters and registries through
+	// these side effects; a trimmed set leaves a nil invoker at call time.
+	_ "dubbo.apache.org/dubbo-go/v3/imports"
+	"dubbo.apache.org/dubbo-go/v3/logger"
+	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
+	"dubbo.apache.org/dubbo-go/v3/registry"
+	hessian "github.com/apache/dubbo-go-hessian2"
+
+	"github.com/protogate/protogate/config"
+)
+
+// Errors a call can end with, for the caller to map to its own terms.
+var (
+	// ErrNoProvider: no provider of the service can be reached.
+	ErrNoProvider = errors.New("no provider available")
+	// ErrTimeout: the provider did not answer in time.
+	ErrTimeout = errors.New("the provider did not answer in time")
+)
+
+// ProviderError is an exception the provider threw.
+type ProviderError struct {
+	Class   string // the Java exception class; empty over triple, which loses it
+	Message string
+}
+
+func (e *ProviderError) Error() string {
+	if e.Class == "" {
+		return e.Message
+	}
+	return e.Class + ": " + e.Message
+}
+
+// Call is one generic invocation.
+type Call struct {
+	Upstream    *config.DubboUpstream
+	Service     string
+	Version     string
+	Group       string
+	Method      string
+	Types       []string // erased Java type names
+	Args        []any
+	Timeout     time.Duration
+	Retries     int // only for idempotent methods
+	Attachments map[string]string
+}
+
+// refKey is what one pooled reference is for. References from one dubbo-go
+// client share settings (a second one inherits the first's group), so each
+// gets its own client.
+type refKey struct {
+	upstream, service, version, group string
+	timeout                           time.Duration
+	retries                           int
+}
+
+// Invoker makes generic calls, holding one reference per refKey, created on
+// first use and reused by every request after.
+type Invoker struct {
+	log  *slog.Logger
+	ins  *dubbo.Instance
+	mu   sync.Mutex
+	refs map[refKey]*reference
+}
+
+type reference struct {
+	once sync.Once
+	svc  *generic.GenericService
+	err  error
+}
+
+// NewInvoker starts the dubbo-go instance the bridge calls through.
+func NewInvoker(log *slog.Logger) (*Invoker, error) {
+	ins, err := dubbo.NewInstance(
+		dubbo.WithName("protogate-bridge"),
+		dubbo.WithLogger(logger.WithLevel("warn")),
+		// dubbo-go's own signal handler would exit the process; the
+		// bridge shuts down on its own terms.
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dubbo-go: %w", err)
+	}
+	return &Invoker{log: log, ins: ins, refs: map[refKey]*reference{}}, nil
+}
+
+// Invoke calls the method and returns the provider's result as dubbo-go
+// decoded it.
+func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
+	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group, c.Timeout, c.Retries}
+	inv.mu.Lock()
+	ref, ok := inv.refs[key]
+	if !ok {
+		ref = &reference{}
+		inv.refs[key] = ref
+	}
+	inv.mu.Unlock()
+	ref.once.Do(func() { ref.svc, ref.err = inv.refer(c) })
+	if ref.err != nil {
+		// A failed reference is not kept: the next request tries again.
+		inv.mu.Lock()
+		if inv.refs[key] == ref {
+			delete(inv.refs, key)
+		}
+		inv.mu.Unlock()
+		return nil, ref.err
+	}
+	if len(c.Attachments) > 0 {
+		att := make(map[string]any, len(c.Attachments))
+		for k, v := range c.Attachments {
+			att[k] = v
+		}
+		ctx = context.WithValue(ctx, constant.AttachmentKey, att)
+	}
+	args := make([]hessian.Object, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = a
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{nil, fmt.Errorf("%w: the call failed inside dubbo-go: %v", ErrNoProvider, r)}
+			}
+		}()
+		v, err := ref.svc.Invoke(ctx, c.Method, c.Types, args)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, classify(r.err)
+	case <-ctx.Done():
+		return nil, ErrTimeout
+	}
+}
+
+// refer creates a reference. For direct URLs the providers are dialled
+// first: dubbo-go panics building a reference to a provider that is down.
+func (inv *Invoker) refer(c *Call) (svc *generic.GenericService, err error) {
+	u := c.Upstream
+	opts := []client.ClientOption{client.WithClientSerialization(constant.Hessian2Serialization)}
+	if u.Protocol == config.DubboProtocolTriple {
+		opts = append(opts, client.WithClientProtocolTriple())
+	} else {
+		opts = append(opts, client.WithClientProtocolDubbo())
+	}
+	refOpts := []client.ReferenceOption{client.WithRequestTimeout(c.Timeout)}
+	if c.Version != "" {
+		refOpts = append(refOpts, client.WithVersion(c.Version))
+	}
+	if c.Group != "" {
+		refOpts = append(refOpts, client.WithGroup(c.Group))
+	}
+	if c.Retries > 0 {
+		refOpts = append(refOpts, client.WithRetries(c.Retries))
+	} else {
+		// Failover retries twice by default: a non-idempotent call
+		// would run three times.
+		refOpts = append(refOpts, client.WithRetries(0), client.WithClusterFailFast())
+	}
+	if len(u.URLs) > 0 {
+		reachable := reachableURLs(u.URLs, time.Second)
+		if len(reachable) == 0 {
+			return nil, fmt.Errorf("%w: none of %s answers", ErrNoProvider, strings.Join(hosts(u.URLs), ", "))
+		}
+		refOpts = append(refOpts, client.WithURL(strings.Join(reachable, ";")))
+	} else {
+		ru, perr := url.Parse(u.Registry)
+		if perr != nil {
+			return nil, perr
+		}
+		reg := []registry.Option{registry.WithZookeeper(), registry.WithAddress(ru.Host), registry.WithTimeout(5 * time.Second)}
+		if u.Registration == "application" {
+			reg = append(reg, registry.WithRegisterService())
+		} else {
+			reg = append(reg, registry.WithRegisterInterface())
+		}
+		opts = append(opts, client.WithClientRegistry(reg...))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			svc, err = nil, fmt.Errorf("%w: dubbo-go could not build a reference: %v", ErrNoProvider, r)
+		}
+	}()
+	cli, err := inv.ins.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+	}
+	svc, err = cli.NewGenericService(c.Service, refOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoProvider, err)
+	}
+	inv.log.Info("dubbo reference created", "upstream", u.Name, "service", c.Service, "version", c.Version, "group", c.Group, "protocol", u.Protocol)
+	return svc, nil
+}
+
+// reachableURLs keeps the direct provider URLs that accept a connection.
+func reachableURLs(urls []string, timeout time.Duration) []string {
+	var out []string
+	for _, raw := range urls {
+		pu, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		conn, err := net.DialTimeout("tcp", pu.Host, timeout)
+		if err != nil {
+			continue
+		}
+		conn.Close()
+		out = append(out, raw)
+	}
+	return out
+}
+
+func hosts(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, raw := range urls {
+		out[i] = raw
+		if pu, err := url.Parse(raw); err == nil {
+			out[i] = pu.Host
+		}
+	}
+	return out
+}
+
+// classify turns dubbo-go's errors into the kinds a caller acts on.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ge *hessian2.GenericException
+	if errors.As(err, &ge) {
+		return &ProviderError{Class: ge.ExceptionClass, Message: ge.ExceptionMessage}
+	}
+	msg := err.Error()
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(lower, "no provider"), strings.Contains(lower, "connection refused"),
+		strings.Contains(lower, "session already closed"), strings.Contains(lower, "no available"),
+		strings.Contains(lower, "unavailable"):
+		return fmt.Errorf("%w: %s", ErrNoProvider, msg)
+	case strings.Contains(lower, "timeout"), strings.Contains(lower, "deadline exceeded"):
+		return ErrTimeout
+	case strings.HasPrefix(msg, "java exception:"):
+		rest := strings.TrimSpace(strings.TrimPrefix(msg, "java exception:"))
+		class, text, _ := strings.Cut(rest, " - ")
+		return &ProviderError{Class: class, Message: text}
+	}
+	// Over triple the exception class is lost; the message remains.
+	return &ProviderError{Message: msg}
+}
