@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/protogate/protogate/config"
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
@@ -21,6 +22,9 @@ type dubboRoute struct {
 	erased   []string
 	returns  *javatype.Type
 	wantBody bool
+	// refTimeout is the longest timeout of all routes to the same service,
+	// which share one reference.
+	refTimeout time.Duration
 }
 
 func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
@@ -151,7 +155,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, rt *route, v
 	}
 	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
-		Types: rt.dubbo.erased, Args: args, Timeout: d.Timeout.Std(), Retries: retries, Attachments: att,
+		Types: rt.dubbo.erased, Args: args, Timeout: d.Timeout.Std(), RefTimeout: rt.dubbo.refTimeout, Retries: retries, Attachments: att,
 	})
 	if err != nil {
 		return dubboFailure(fail, err, d)

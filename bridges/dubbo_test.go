@@ -223,7 +223,14 @@ func normalize(t *testing.T, s string) string {
 func TestDubboRoundTripDirect(t *testing.T) {
 	p := startProvider(t)
 	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo", "viatriple"))
-	for _, up := range []string{"viadubbo", "viatriple"} {
+	checkRoundTrips(t, b, "viadubbo", "viatriple")
+}
+
+// checkRoundTrips sends every value of roundTrips through each upstream and
+// expects it back unchanged.
+func checkRoundTrips(t *testing.T, b *bridge, upstreams ...string) {
+	t.Helper()
+	for _, up := range upstreams {
 		for _, rt := range roundTrips {
 			code, _, h := b.do("POST", "/"+up+"/"+rt.method, rt.in, map[string]string{"Content-Type": "application/json"})
 			body := h.Get("X-Test-Body")

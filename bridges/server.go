@@ -262,6 +262,22 @@ func buildTable(cfg *config.Config) (*table, error) {
 			t.ordered = append(t.ordered, rt)
 		}
 	}
+	// Routes to one service share a reference; it must allow the longest
+	// of their timeouts.
+	longest := map[string]time.Duration{}
+	key := func(d *config.DubboTarget) string {
+		return d.Upstream + "|" + d.Service + "|" + d.Version + "|" + d.Group
+	}
+	for _, rt := range t.ordered {
+		if d := rt.cfg.Dubbo; d != nil && d.Timeout.Std() > longest[key(d)] {
+			longest[key(d)] = d.Timeout.Std()
+		}
+	}
+	for _, rt := range t.ordered {
+		if rt.dubbo != nil {
+			rt.dubbo.refTimeout = longest[key(rt.cfg.Dubbo)]
+		}
+	}
 	return t, nil
 }
 

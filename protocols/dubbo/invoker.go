@@ -50,25 +50,28 @@ func (e *ProviderError) Error() string {
 
 // Call is one generic invocation.
 type Call struct {
-	Upstream    *config.DubboUpstream
-	Service     string
-	Version     string
-	Group       string
-	Method      string
-	Types       []string // erased Java type names
-	Args        []any
-	Timeout     time.Duration
-	Retries     int // only for idempotent methods
+	Upstream *config.DubboUpstream
+	Service  string
+	Version  string
+	Group    string
+	Method   string
+	Types    []string // erased Java type names
+	Args     []any
+	Timeout  time.Duration
+	// RefTimeout bounds every call through the shared reference: the
+	// longest timeout of the routes to this service.
+	RefTimeout  time.Duration
+	Retries     int // extra attempts, for idempotent methods only
 	Attachments map[string]string
 }
 
-// refKey is what one pooled reference is for. References from one dubbo-go
-// client share settings (a second one inherits the first's group), so each
-// gets its own client.
+// refKey is what one pooled reference is for: one per service, shared by
+// every route to it. A second interface-level ZooKeeper reference to the
+// same service in one process sees no providers, and references from one
+// dubbo-go client share settings, so each reference gets its own client and
+// per-call differences (timeout, retries) are handled here, not in dubbo-go.
 type refKey struct {
 	upstream, service, version, group string
-	timeout                           time.Duration
-	retries                           int
 }
 
 // Invoker makes generic calls, holding one reference per refKey, created on
@@ -86,25 +89,35 @@ type reference struct {
 	err  error
 }
 
-// NewInvoker starts the dubbo-go instance the bridge calls through.
+// One dubbo-go instance per process: creating another rewrites global
+// state (getty's logger) that the first instance's connections are reading.
+var (
+	instanceOnce sync.Once
+	instance     *dubbo.Instance
+	instanceErr  error
+)
+
+// NewInvoker returns an invoker on the process's dubbo-go instance.
 func NewInvoker(log *slog.Logger) (*Invoker, error) {
-	ins, err := dubbo.NewInstance(
-		dubbo.WithName("protogate-bridge"),
-		dubbo.WithLogger(logger.WithLevel("warn")),
-		// dubbo-go's own signal handler would exit the process; the
-		// bridge shuts down on its own terms.
-		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("dubbo-go: %w", err)
+	instanceOnce.Do(func() {
+		instance, instanceErr = dubbo.NewInstance(
+			dubbo.WithName("protogate-bridge"),
+			dubbo.WithLogger(logger.WithLevel("warn")),
+			// dubbo-go's own signal handler would exit the process; the
+			// bridge shuts down on its own terms.
+			dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
+		)
+	})
+	if instanceErr != nil {
+		return nil, fmt.Errorf("dubbo-go: %w", instanceErr)
 	}
-	return &Invoker{log: log, ins: ins, refs: map[refKey]*reference{}}, nil
+	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}}, nil
 }
 
 // Invoke calls the method and returns the provider's result as dubbo-go
 // decoded it.
 func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
-	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group, c.Timeout, c.Retries}
+	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group}
 	inv.mu.Lock()
 	ref, ok := inv.refs[key]
 	if !ok {
@@ -135,6 +148,21 @@ func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	var err error
+	for attempt := 0; attempt <= c.Retries; attempt++ {
+		var v any
+		v, err = call(ctx, ref.svc, c.Method, c.Types, args)
+		// Only a call that never reached a provider is retried, and only
+		// for methods the mapping marks idempotent (Retries is 0 otherwise).
+		if err == nil || !errors.Is(err, ErrNoProvider) || ctx.Err() != nil {
+			return v, err
+		}
+	}
+	return nil, err
+}
+
+// call runs one invocation, bounded by ctx even if dubbo-go is not.
+func call(ctx context.Context, svc *generic.GenericService, method string, types []string, args []hessian.Object) (any, error) {
 	type result struct {
 		v   any
 		err error
@@ -146,7 +174,7 @@ func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
 				done <- result{nil, fmt.Errorf("%w: the call failed inside dubbo-go: %v", ErrNoProvider, r)}
 			}
 		}()
-		v, err := ref.svc.Invoke(ctx, c.Method, c.Types, args)
+		v, err := svc.Invoke(ctx, method, types, args)
 		done <- result{v, err}
 	}()
 	select {
@@ -167,19 +195,18 @@ func (inv *Invoker) refer(c *Call) (svc *generic.GenericService, err error) {
 	} else {
 		opts = append(opts, client.WithClientProtocolDubbo())
 	}
-	refOpts := []client.ReferenceOption{client.WithRequestTimeout(c.Timeout)}
+	timeout := c.RefTimeout
+	if timeout < c.Timeout {
+		timeout = c.Timeout
+	}
+	// Failfast: dubbo-go's failover retries twice by default, which would
+	// run a non-idempotent call three times; retries happen in Invoke.
+	refOpts := []client.ReferenceOption{client.WithRequestTimeout(timeout), client.WithRetries(0), client.WithClusterFailFast()}
 	if c.Version != "" {
 		refOpts = append(refOpts, client.WithVersion(c.Version))
 	}
 	if c.Group != "" {
 		refOpts = append(refOpts, client.WithGroup(c.Group))
-	}
-	if c.Retries > 0 {
-		refOpts = append(refOpts, client.WithRetries(c.Retries))
-	} else {
-		// Failover retries twice by default: a non-idempotent call
-		// would run three times.
-		refOpts = append(refOpts, client.WithRetries(0), client.WithClusterFailFast())
 	}
 	if len(u.URLs) > 0 {
 		reachable := reachableURLs(u.URLs, time.Second)

@@ -1,0 +1,123 @@
+package bridges
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const zkServer = "/usr/share/zookeeper/bin/zkServer.sh"
+
+// startZooKeeper runs Debian's ZooKeeper on a free loopback port in a temp
+// directory; `make test` installs the package when it is missing.
+func startZooKeeper(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(zkServer); err != nil {
+		t.Fatalf("ZooKeeper is not installed (%v); `make test` installs it (apt-get install -y zookeeper)", err)
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := filepath.Join(dir, "zoo.cfg")
+	body := fmt.Sprintf("tickTime=1000\ninitLimit=5\nsyncLimit=2\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
+		"admin.enableServer=false\n4lw.commands.whitelist=ruok\nminSessionTimeout=2000\nmaxSessionTimeout=6000\n", filepath.Join(dir, "data"), port)
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(zkServer, "start-foreground", cfg)
+	cmd.Env = append(os.Environ(), "ZOO_LOG_DIR="+dir, "ZOOCFGDIR="+dir)
+	logFile, _ := os.Create(filepath.Join(dir, "zk.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		logFile.Close()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ruok(addr) {
+			return addr
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "zk.log"))
+	t.Fatalf("ZooKeeper did not start:\n%s", log)
+	return ""
+}
+
+func ruok(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("ruok")); err != nil {
+		return false
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.HasPrefix(line, "imok")
+}
+
+// waitStatus polls a call until it answers want, or fails after d.
+func waitStatus(t *testing.T, b *bridge, path, body string, want int, d time.Duration) {
+	t.Helper()
+	var last int
+	var lastBody string
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, _, h := b.do("POST", path, body, nil)
+		if code == want {
+			return
+		}
+		last, lastBody = code, h.Get("X-Test-Body")
+	}
+	t.Fatalf("POST %s never answered %d; last %d %s", path, want, last, lastBody)
+}
+
+func TestDubboZooKeeperInterfaceLevel(t *testing.T) {
+	zk := startZooKeeper(t)
+	ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: viazk, registry: \"zookeeper://%[1]s\", registration: interface }\n"+
+		"    - { name: viazktri, registry: \"zookeeper://%[1]s\", registration: interface, protocol: triple }\n", zk)
+	b := startBridge(t, dubboMapping(ups, "viazk", "viazktri"))
+
+	// No provider yet: a clear 503, not a hang or a panic.
+	code, r, _ := b.do("POST", "/viazk/echoInt", `1`, nil)
+	if code != 503 || r.Error.Code != "no_provider" {
+		t.Fatalf("before any provider = %d %+v", code, r.Error)
+	}
+
+	// A provider that registers after the bridge started is found.
+	first := startProvider(t, "-zk", zk, "-registration", "interface")
+	waitStatus(t, b, "/viazk/echoInt", `1`, 200, 30*time.Second)
+	waitStatus(t, b, "/viazktri/echoInt", `1`, 200, 30*time.Second)
+	checkRoundTrips(t, b, "viazk", "viazktri")
+
+	// It leaves; another registers on other ports: calls follow the registry.
+	first.stop()
+	code, _, _ = b.do("POST", "/viazk/echoInt", `2`, nil)
+	if code == 200 {
+		t.Log("a call right after the provider stopped still succeeded (in flight on its connection)")
+	}
+	second := startProvider(t, "-zk", zk, "-registration", "interface")
+	waitStatus(t, b, "/viazk/echoInt", `3`, 200, 30*time.Second)
+
+	// The last one leaves: once ZooKeeper drops it, calls are 503 again.
+	second.stop()
+	waitStatus(t, b, "/viazk/echoInt", `4`, 503, 30*time.Second)
+}
+
+func TestDubboZooKeeperApplicationLevel(t *testing.T) {
+	zk := startZooKeeper(t)
+	startProvider(t, "-zk", zk, "-registration", "application")
+	ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: viazk, registry: \"zookeeper://%s\", registration: application }\n", zk)
+	b := startBridge(t, dubboMapping(ups, "viazk"))
+	waitStatus(t, b, "/viazk/echoInt", `1`, 200, 30*time.Second)
+	checkRoundTrips(t, b, "viazk")
+}
