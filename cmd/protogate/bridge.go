@@ -15,14 +15,17 @@ func newBridgeCmd() *cobra.Command {
 	var path, address string
 	cmd := &cobra.Command{
 		Use:   "bridge -c FILE|DIR",
-		Short: "Run the HTTP bridges to NATS (and Dubbo) alone",
-		Long: `bridge serves the mapping's NATS routes over HTTP: Envoy reaches it as an ordinary cluster and
-names the route in a header it sets, or clients call it directly and it matches method and
-path itself. /healthz answers while the process runs; /readyz only while every NATS upstream
-is connected. SIGINT or SIGTERM stops taking requests, finishes those in flight (up to
-bridge.shutdown_timeout) and drains the NATS connections. Dubbo routes answer 501 until the
-Dubbo bridge lands.`,
-		Example: `  protogate bridge -c examples/mappings/nats.yaml
+		Short: "Run the HTTP bridges to Dubbo and NATS alone",
+		Long: `bridge serves the mapping's Dubbo and NATS routes over HTTP: Envoy reaches it as an ordinary
+cluster and names the route in a header it sets, or clients call it directly and it matches
+method and path itself. Dubbo routes become generic calls (dubbo or triple, hessian2) to
+providers found directly or through ZooKeeper; NATS routes become JetStream publishes with
+ack, core publishes or requests. /healthz answers while the process runs; /readyz only while
+every NATS upstream is connected. SIGINT or SIGTERM stops taking requests, finishes those in
+flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
+		Example: `  go run ./examples/dubbo-provider &
+  protogate bridge -c examples/mappings/dubbo.yaml
+  protogate bridge -c examples/mappings/nats.yaml
   protogate bridge -c /etc/protogate/ --address 0.0.0.0:8081`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
