@@ -143,6 +143,15 @@ func dubboMapping(upstreams string, names ...string) string {
       - name: %[1]s-slow
         match: { path: /%[1]s/slow, methods: [POST] }
         dubbo: { upstream: %[1]s, service: com.example.UserService, method: slow, params: [ { from: body.ms, type: long } ], timeout: 500ms }
+      - name: %[1]s-attachments
+        match: { path: /%[1]s/attachments, methods: [POST] }
+        body_limit: 1KiB
+        dubbo:
+          upstream: %[1]s
+          service: com.example.UserService
+          method: attachments
+          params: [ { from: header.x-tag, type: java.lang.String } ]
+          attachments: [ { header: x-request-id, name: requestId } ]
       - name: %[1]s-lastCall
         match: { path: /%[1]s/lastCall, methods: [GET] }
         dubbo: { upstream: %[1]s, service: com.example.UserService, method: lastCall }
@@ -357,5 +366,40 @@ func TestDubboProviderDown(t *testing.T) {
 	code, r, _ = b.do("POST", "/viadubbo/echoLong", `1`, nil)
 	if code != 503 || r.Error.Code != "no_provider" || time.Since(start) > 3*time.Second {
 		t.Fatalf("new reference to a stopped provider = %d %+v after %v", code, r.Error, time.Since(start))
+	}
+}
+
+// TestDubboAttachmentsAndLimits: only the attachments the route maps reach
+// the provider, whatever headers the client sends; a body over the route's
+// limit is refused before any call.
+func TestDubboAttachmentsAndLimits(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo"))
+	code, _, h := b.do("POST", "/viadubbo/attachments", "", map[string]string{
+		"X-Tag": "t1", "X-Request-Id": "req-7", "X-Other": "leak", "Interface": "evil.Service", "Generic": "true",
+	})
+	var att map[string]string
+	if code != 200 || json.Unmarshal([]byte(h.Get("X-Test-Body")), &att) != nil {
+		t.Fatalf("attachments = %d %s", code, h.Get("X-Test-Body"))
+	}
+	if att["requestId"] != "req-7" {
+		t.Errorf("the mapped attachment did not arrive: %v", att)
+	}
+	for k, v := range att {
+		if strings.Contains(v, "leak") || strings.Contains(v, "evil") || strings.EqualFold(k, "x-other") {
+			t.Errorf("a client header reached the provider as attachment %s=%s", k, v)
+		}
+	}
+	if got := lastCall(t, b, "viadubbo"); got != "attachments(string(t1))" {
+		t.Errorf("the header parameter arrived as %s", got)
+	}
+	// createUser reads the body; its limit is bridge.max_body_size (1 MiB).
+	before := lastCall(t, b, "viadubbo")
+	code, r, _ := b.do("POST", "/viadubbo/createUser", `{"name": "`+strings.Repeat("x", 2<<20)+`"}`, nil)
+	if code != 413 || r.Error.Code != "body_too_large" {
+		t.Fatalf("oversized body = %d %+v", code, r.Error)
+	}
+	if after := lastCall(t, b, "viadubbo"); after != before {
+		t.Errorf("an oversized body reached the provider: %s", after)
 	}
 }

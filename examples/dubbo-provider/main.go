@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"dubbo.apache.org/dubbo-go/v3"
+	"dubbo.apache.org/dubbo-go/v3/common/constant"
 	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
 	// dubbo-go wires its protocols, filters and registries through these
 	// side effects; a trimmed set leaves a nil invoker at call time.
@@ -199,6 +200,26 @@ func (s *UserService) Fail(_ context.Context, kind string) (string, error) {
 		return "", illegalArgument("bad argument: " + kind)
 	}
 	return "", errors.New("provider failure: " + kind)
+}
+
+// Attachments returns the attachments the call carried, so tests can see
+// which request headers reached the provider.
+func (s *UserService) Attachments(ctx context.Context, tag string) (map[string]string, error) {
+	s.record("attachments", tag)
+	out := map[string]string{}
+	if att, ok := ctx.Value(constant.AttachmentKey).(map[string]any); ok {
+		for k, v := range att {
+			switch x := v.(type) {
+			case string:
+				out[k] = x
+			case []string:
+				if len(x) > 0 {
+					out[k] = x[0]
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Slow answers after ms milliseconds.
