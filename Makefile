@@ -7,11 +7,14 @@ FUZZTIME ?= 20s
 build:
 	$(GO) build -o bin/protogate ./cmd/protogate
 
-# Until `protogate run` lands, "running the gateway" means loading and
-# checking the example mappings exactly as the gateway will.
+# The whole gateway on a first run: the example Dubbo provider in the
+# background, then protogate run with an embedded NATS server. Ctrl-C stops
+# both.
 run: build
-	bin/protogate validate -c examples/mappings/mixed.yaml
-	bin/protogate validate -c examples/mappings/split
+	$(GO) build -o bin/dubbo-provider ./examples/dubbo-provider
+	@bin/dubbo-provider > bin/dubbo-provider.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	bin/protogate run -c examples/quickstart.yaml
 
 test: fmt-check vet zookeeper unit envoy-validate fuzz
 

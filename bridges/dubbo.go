@@ -60,7 +60,7 @@ func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
 
 // serveDubbo extracts every parameter, converts it to its declared Java
 // type, calls the provider and answers with the result as JSON.
-func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, rt *route, vars map[string]string) *apiError {
+func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
 	d := rt.cfg.Dubbo
 	fail := func(status int, code, format string, args ...any) *apiError {
 		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.cfg.Name, Upstream: d.Upstream}
@@ -80,7 +80,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, rt *route, v
 			return fail(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
 		}
 		if len(bytes.TrimSpace(raw)) > 0 {
-			if body, err = decodeJSON(raw, s.table.Load().maxDepth); err != nil {
+			if body, err = decodeJSON(raw, st.table.maxDepth); err != nil {
 				return fail(http.StatusBadRequest, "bad_json", "%v", err)
 			}
 			if at, found := dubboproto.FindClassKey(body, ""); found {
@@ -89,7 +89,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, rt *route, v
 			}
 		}
 	}
-	conv := &dubboproto.Converter{Types: s.javaTypes}
+	conv := &dubboproto.Converter{Types: st.javaTypes}
 	args := make([]any, len(d.Params))
 	query := r.URL.Query()
 	for i, p := range d.Params {

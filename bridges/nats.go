@@ -26,12 +26,12 @@ const (
 // serveNATS fills the route's subject, reads the body within the route's
 // and the server's limits, publishes in the route's mode and answers.
 // Nothing is published unless every check passed.
-func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, rt *route, vars map[string]string) *apiError {
+func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
 	n := rt.cfg.NATS
 	fail := func(status int, code, format string, args ...any) *apiError {
 		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.cfg.Name, Upstream: n.Upstream}
 	}
-	conn := s.nats[n.Upstream]
+	conn := st.nats[n.Upstream]
 	query := r.URL.Query()
 	subj, err := rt.subject.Fill(func(tok subject.Token) (string, bool) {
 		switch tok.Source {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,17 +26,32 @@ import (
 
 // Server is the bridge HTTP server.
 type Server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	table atomic.Pointer[table]
-	nats  map[string]*natsproto.Conn
-	// dubbo is created only when the mapping has Dubbo routes.
-	dubbo     *dubboproto.Invoker
-	javaTypes dubboproto.Types
-	http      *http.Server
-	lis       net.Listener
+	cfg      *config.Config // server settings, fixed at start
+	log      *slog.Logger
+	natsURLs map[string][]string
+	state    atomic.Pointer[state]
+	reloadMu sync.Mutex
+	// dubbo is created on the first mapping with Dubbo routes.
+	dubbo *dubboproto.Invoker
+	http  *http.Server
+	lis   net.Listener
 	// closing turns readiness off as soon as shutdown starts.
 	closing atomic.Bool
+}
+
+// state is everything a request is served from; a reload builds a new one
+// and swaps it in whole, so a request never sees half of two mappings.
+type state struct {
+	table     *table
+	nats      map[string]*natsConn
+	javaTypes dubboproto.Types
+}
+
+// natsConn is a connection with the upstream settings it was made for, so a
+// reload reuses it only while they are unchanged.
+type natsConn struct {
+	*natsproto.Conn
+	settings string
 }
 
 // Options adjust a Server beyond the mapping.
@@ -53,34 +69,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, nats: map[string]*natsproto.Conn{}}
-	t, err := buildTable(cfg)
+	s := &Server{cfg: cfg, log: opts.Logger, natsURLs: opts.NATSURLs}
+	st, err := s.Prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.table.Store(t)
-	s.javaTypes = dubboproto.NewTypes(cfg.JavaTypes)
-	if t.hasDubbo() {
-		if s.dubbo, err = dubboproto.NewInvoker(s.log); err != nil {
-			return nil, err
-		}
-	}
-	for i := range cfg.Upstreams.NATS {
-		u := &cfg.Upstreams.NATS[i]
-		if !t.usesUpstream(u.Name) {
-			continue
-		}
-		urls := u.URLs
-		if o, ok := opts.NATSURLs[u.Name]; ok {
-			urls = o
-		}
-		c, err := natsproto.Connect(u, urls, s.log)
-		if err != nil {
-			s.closeNATS()
-			return nil, err
-		}
-		s.nats[u.Name] = c
-	}
+	s.state.Store(st)
 	b := &cfg.Bridge
 	s.http = &http.Server{
 		Handler:           s,
@@ -99,6 +93,96 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.http.Protocols = p
 	}
 	return s, nil
+}
+
+// Prepared is a mapping made ready to serve but not yet serving.
+type Prepared = state
+
+// Prepare builds what a mapping needs (route table, connections to NATS
+// upstreams whose settings changed) without touching what is serving; on
+// failure nothing is left behind. Commit switches to it.
+func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
+	t, err := buildTable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{table: t, nats: map[string]*natsConn{}, javaTypes: dubboproto.NewTypes(cfg.JavaTypes)}
+	if t.hasDubbo() && s.dubbo == nil {
+		if s.dubbo, err = dubboproto.NewInvoker(s.log); err != nil {
+			return nil, err
+		}
+	}
+	var current map[string]*natsConn
+	if old := s.state.Load(); old != nil {
+		current = old.nats
+	}
+	var opened []*natsConn
+	for i := range cfg.Upstreams.NATS {
+		u := &cfg.Upstreams.NATS[i]
+		if !t.usesUpstream(u.Name) {
+			continue
+		}
+		urls := u.URLs
+		if o, ok := s.natsURLs[u.Name]; ok {
+			urls = o
+		} else if u.Embedded {
+			return nil, fmt.Errorf("NATS upstream %q is embedded but no embedded server runs for it: "+
+				"embedded servers start with protogate run, so restart it after adding one", u.Name)
+		}
+		settings := fmt.Sprintf("%+v|%v", *u, urls)
+		if c, ok := current[u.Name]; ok && c.settings == settings {
+			st.nats[u.Name] = c
+			continue
+		}
+		c, err := natsproto.Connect(u, urls, s.log)
+		if err != nil {
+			for _, o := range opened {
+				o.Drain(time.Second)
+			}
+			return nil, err
+		}
+		nc := &natsConn{Conn: c, settings: settings}
+		opened = append(opened, nc)
+		st.nats[u.Name] = nc
+	}
+	return st, nil
+}
+
+// Commit switches to a prepared mapping. Requests already running finish
+// on what they started with; connections no longer used are drained once
+// those requests can have finished.
+func (s *Server) Commit(p *Prepared) {
+	old := s.state.Swap(p)
+	if old == nil {
+		return
+	}
+	var unused []*natsConn
+	for name, c := range old.nats {
+		if p.nats[name] != c {
+			unused = append(unused, c)
+		}
+	}
+	if len(unused) > 0 {
+		go func() {
+			time.Sleep(s.cfg.Bridge.WriteTimeout.Std())
+			for _, c := range unused {
+				c.Drain(5 * time.Second)
+			}
+		}()
+	}
+	s.log.Info("bridge routes switched", "routes", len(p.table.ordered))
+}
+
+// Apply prepares and commits a mapping: the bridge-only reload.
+func (s *Server) Apply(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	p, err := s.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	s.Commit(p)
+	return nil
 }
 
 // Start binds the bridge address and serves it.
@@ -130,7 +214,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeNATS() {
-	for _, c := range s.nats {
+	for _, c := range s.state.Load().nats {
 		c.Drain(5 * time.Second)
 	}
 }
@@ -139,7 +223,7 @@ func (s *Server) closeNATS() {
 // and names those that are not.
 func (s *Server) Ready() (bool, []string) {
 	var down []string
-	for name, c := range s.nats {
+	for name, c := range s.state.Load().nats {
 		if !c.Ready() {
 			down = append(down, name)
 		}
@@ -151,7 +235,8 @@ func (s *Server) Ready() (bool, []string) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	t := s.table.Load()
+	st := s.state.Load()
+	t := st.table
 	routeName := r.Header.Get(t.routeHeader)
 	switch {
 	case routeName == "" && r.URL.Path == "/healthz":
@@ -168,7 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, vars, aerr := t.find(r, routeName)
 	if aerr == nil {
-		aerr = s.serve(rec, r, rt, vars)
+		aerr = s.serve(rec, r, st, rt, vars)
 	}
 	if aerr != nil {
 		writeError(rec, aerr)
@@ -180,12 +265,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", name, "status", rec.status, "duration", time.Since(start))
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route, vars map[string]string) *apiError {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
 	switch {
 	case rt.cfg.NATS != nil:
-		return s.serveNATS(w, r, rt, vars)
+		return s.serveNATS(w, r, st, rt, vars)
 	case rt.cfg.Dubbo != nil:
-		return s.serveDubbo(w, r, rt, vars)
+		return s.serveDubbo(w, r, st, rt, vars)
+	case rt.proxy != nil:
+		return s.serveProxy(w, r, rt)
 	}
 	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here"}
 }
@@ -207,6 +294,7 @@ type route struct {
 	methods  []string
 	subject  *subject.Template
 	dubbo    *dubboRoute
+	proxy    *proxyRoute
 	listener string
 }
 
@@ -215,8 +303,9 @@ type headerMatch struct {
 	re *regexp.Regexp
 }
 
-// buildTable takes the Dubbo and NATS routes of every HTTP listener; plain
-// HTTP routes never reach a bridge.
+// buildTable takes every route of every HTTP listener: Dubbo and NATS
+// routes are the bridge's own; plain HTTP routes it proxies only when no
+// Envoy stands in front (behind Envoy they never reach a bridge).
 func buildTable(cfg *config.Config) (*table, error) {
 	t := &table{routeHeader: cfg.Bridge.RouteHeader, byName: map[string]*route{}, maxDepth: cfg.Bridge.MaxJSONDepth}
 	for i := range cfg.Listeners {
@@ -226,9 +315,6 @@ func buildTable(cfg *config.Config) (*table, error) {
 		}
 		for j := range l.Routes {
 			r := &l.Routes[j]
-			if r.Dubbo == nil && r.NATS == nil {
-				continue
-			}
 			rt := &route{cfg: r, prefix: r.Match.Prefix, methods: r.Match.Methods, listener: l.Name}
 			var err error
 			if r.Match.Path != "" {
@@ -255,6 +341,11 @@ func buildTable(cfg *config.Config) (*table, error) {
 			}
 			if r.Dubbo != nil {
 				if rt.dubbo, err = newDubboRoute(cfg, r); err != nil {
+					return nil, err
+				}
+			}
+			if r.HTTP != nil {
+				if rt.proxy, err = newProxyRoute(cfg, r); err != nil {
 					return nil, err
 				}
 			}

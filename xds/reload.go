@@ -13,8 +13,9 @@ import (
 
 // Source produces every group's resources from the mapping: load, validate,
 // translate. An error stops the reload; config.Problems are listed one by
-// one on /status.
-type Source func() (map[string]Resources, error)
+// one on /status. commit, when not nil, runs once the groups are published:
+// whatever else serves the same mapping (the bridges) switches with Envoy.
+type Source func() (groups map[string]Resources, commit func(), err error)
 
 // Reload runs the source and publishes what it gives. On any failure every
 // problem is logged and recorded, and the last good snapshot keeps serving.
@@ -22,11 +23,14 @@ type Source func() (map[string]Resources, error)
 func (s *Server) Reload(reason string, src Source) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	groups, err := src()
+	groups, commit, err := src()
 	if err == nil {
 		err = s.Publish(groups)
 	}
 	if err == nil {
+		if commit != nil {
+			commit()
+		}
 		s.log.Info("reloaded", "reason", reason)
 		s.RecordReload(reason, nil)
 		return nil

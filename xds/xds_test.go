@@ -58,7 +58,10 @@ var withPong = strings.Replace(mapping, "  - name: nats-in", `      - name: pong
 
 // source is the product's pipeline: load, validate, translate.
 func source(path string) xds.Source {
-	return func() (map[string]xds.Resources, error) { return translator.TranslateFile(path) }
+	return func() (map[string]xds.Resources, func(), error) {
+		groups, err := translator.TranslateFile(path)
+		return groups, nil, err
+	}
 }
 
 type plane struct {

@@ -83,5 +83,8 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 // mappingSource is the reload pipeline the control plane runs: load and
 // validate the mapping, translate it, and hand each group's resources over.
 func mappingSource(path string) xds.Source {
-	return func() (map[string]xds.Resources, error) { return translator.TranslateFile(path) }
+	return func() (map[string]xds.Resources, func(), error) {
+		groups, err := translator.TranslateFile(path)
+		return groups, nil, err
+	}
 }

@@ -99,17 +99,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestPendingCommandsSaySo makes sure commands that have not landed fail
-// plainly instead of pretending to run.
-func TestPendingCommandsSaySo(t *testing.T) {
-	for _, name := range []string{"run"} {
-		_, errOut, err := run(name, "-c", "x.yaml")
-		if err == nil || !strings.Contains(errOut, "protogate "+name+" is not ready yet") {
-			t.Errorf("%s: err=%v stderr=%q", name, err, errOut)
-		}
-	}
-}
-
 // TestEveryCommandHasAnExample keeps --help useful.
 func TestEveryCommandHasAnExample(t *testing.T) {
 	root := newRootCmd()

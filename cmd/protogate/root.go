@@ -47,9 +47,7 @@ and runs the bridges that turn HTTP requests into Dubbo generic calls and NATS p
 		newValidateCmd(),
 		newSchemaCmd(),
 		newVersionCmd(),
-		pendingCmd("run", "Run the control plane and the bridges in one process",
-			"  protogate run -c examples/mappings/mixed.yaml",
-			"the control plane and the bridges together, fed by one translated state"),
+		newRunCmd(),
 		newControlPlaneCmd(),
 		newBridgeCmd(),
 		newTranslateCmd(),
@@ -57,23 +55,4 @@ and runs the bridges that turn HTTP requests into Dubbo generic calls and NATS p
 		newDumpCmd(),
 	)
 	return root
-}
-
-// pendingCmd is a command whose implementation has not landed yet. It says
-// so and fails, so no script mistakes it for having run.
-func pendingCmd(name, short, example, what string) *cobra.Command {
-	return &cobra.Command{
-		Use:     name,
-		Short:   short + " (not ready yet)",
-		Example: example,
-		// Accept the flags the finished command will take, so scripts get
-		// the plain "not ready" message rather than a flag error.
-		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
-		Args:               cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.PrintErrf("protogate %s is not ready yet; it is to provide %s.\n"+
-				"Today you can check a mapping with: protogate validate -c FILE|DIR\n", name, what)
-			return exitError{"not ready"}
-		},
-	}
 }

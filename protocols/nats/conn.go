@@ -77,10 +77,7 @@ func Connect(u *config.NATSUpstream, urls []string, log *slog.Logger) (*Conn, er
 		return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 	}
 	c.nc, c.js = nc, js
-	close(c.built)
-	if nc.Status() == nats.CONNECTED {
-		c.connected(u)
-	}
+	close(c.built) // provisioning waits for this; nats.go's connect callback starts it
 	return c, nil
 }
 

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protogate/protogate/bridges"
+	"github.com/protogate/protogate/config"
+	natsproto "github.com/protogate/protogate/protocols/nats"
+	"github.com/protogate/protogate/translator"
+	"github.com/protogate/protogate/xds"
+)
+
+func newRunCmd() *cobra.Command {
+	var path, xdsAddr, adminAddr, bridgeAddr string
+	cmd := &cobra.Command{
+		Use:   "run -c FILE|DIR",
+		Short: "Run the whole gateway: the control plane and the bridges in one process",
+		Long: `run serves the mapping to Envoy over xDS and runs the bridges, both fed by one translated state.
+Where no Envoy runs, the bridges serve every route of the HTTP listeners directly on
+bridge.address (Dubbo and NATS routes themselves, plain HTTP routes by proxying). A change to
+the mapping is validated and translated once; only if it is good is it pushed to Envoy and
+switched in the bridges, together. NATS upstreams marked embedded: true get an in-process
+NATS server with JetStream, for development only.`,
+		Example: `  protogate run -c examples/quickstart.yaml
+  protogate run -c /etc/protogate/ --bridge-address 0.0.0.0:8081`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := loggerFrom(cmd)
+			cfg, err := loadOrReport(cmd, path)
+			if err != nil {
+				return err
+			}
+			for _, o := range []struct {
+				flag  string
+				field *string
+			}{{xdsAddr, &cfg.XDS.Address}, {adminAddr, &cfg.XDS.AdminAddress}, {bridgeAddr, &cfg.Bridge.Address}} {
+				if o.flag != "" {
+					*o.field = o.flag
+				}
+			}
+			urls := map[string][]string{}
+			for i := range cfg.Upstreams.NATS {
+				u := &cfg.Upstreams.NATS[i]
+				if !u.Embedded {
+					continue
+				}
+				e, err := natsproto.StartEmbedded(u)
+				if err != nil {
+					return err
+				}
+				defer e.Shutdown()
+				urls[u.Name] = []string{e.URL()}
+				log.Warn("embedded NATS server started: for development only (one node, no replication, no auth)",
+					"upstream", u.Name, "url", e.URL(), "data_dir", e.Dir())
+			}
+			br, err := bridges.New(cfg, bridges.Options{Logger: log, NATSURLs: urls})
+			if err != nil {
+				return err
+			}
+			srv := xds.New(xdsOptions(cfg, log))
+			// One source for both: the bridges prepare the same mapping
+			// Envoy is sent, and switch only once it is published.
+			src := func() (map[string]xds.Resources, func(), error) {
+				c, err := config.Load(path)
+				if err != nil {
+					return nil, nil, err
+				}
+				res, err := translator.Translate(c)
+				if err != nil {
+					return nil, nil, err
+				}
+				prepared, err := br.Prepare(c)
+				if err != nil {
+					return nil, nil, err
+				}
+				groups := map[string]xds.Resources{}
+				for i := range res.Groups {
+					groups[res.Groups[i].Name] = res.Groups[i].ByType()
+				}
+				return groups, func() { br.Commit(prepared) }, nil
+			}
+			if err := srv.Reload("start", src); err != nil {
+				return reportProblems(cmd, path, err)
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			if err := br.Start(); err != nil {
+				return err
+			}
+			printRoutes(cmd, cfg, br.Addr(), srv.XDSAddr(), srv.AdminAddr())
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			srv.Watch(ctx, path, cfg.XDS.ReloadDebounce.Std(), src)
+			<-ctx.Done()
+			log.Info("shutting down: finishing requests in flight")
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Bridge.ShutdownTimeout.Std())
+			defer cancel()
+			_ = br.Shutdown(sctx)
+			xctx, xcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer xcancel()
+			srv.Shutdown(xctx)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
+	cmd.Flags().StringVar(&xdsAddr, "xds-address", "", "ADS listen address (default: xds.address)")
+	cmd.Flags().StringVar(&adminAddr, "admin-address", "", "admin listen address (default: xds.admin_address)")
+	cmd.Flags().StringVar(&bridgeAddr, "bridge-address", "", "where the bridges serve routes directly (default: bridge.address)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// printRoutes tells a first-time user what to try.
+func printRoutes(cmd *cobra.Command, cfg *config.Config, bridgeAddr, xdsAddr, adminAddr string) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "protogate is running.\n\nRoutes, served directly at http://%s:\n", bridgeAddr)
+	for _, l := range cfg.Listeners {
+		if l.Protocol != config.ProtocolHTTP {
+			continue
+		}
+		for _, r := range l.Routes {
+			methods := "ANY"
+			if len(r.Match.Methods) > 0 {
+				methods = strings.Join(r.Match.Methods, ",")
+			}
+			path := r.Match.Path + r.Match.Prefix + r.Match.Regex
+			target := ""
+			switch {
+			case r.Dubbo != nil:
+				target = fmt.Sprintf("dubbo %s.%s", r.Dubbo.Service, r.Dubbo.Method)
+			case r.NATS != nil:
+				target = fmt.Sprintf("nats %s %s", r.NATS.Mode, r.NATS.Subject)
+			case r.HTTP != nil:
+				target = "http " + r.HTTP.Upstream
+			}
+			fmt.Fprintf(out, "  %-11s http://%s%s  →  %s\n", methods, bridgeAddr, path, target)
+		}
+	}
+	fmt.Fprintf(out, "\nEnvoy: protogate bootstrap --node-id envoy-1 --node-group %s --xds %s > envoy.yaml && envoy -c envoy.yaml\n",
+		cfg.XDS.Groups[0].Name, xdsAddr)
+	fmt.Fprintf(out, "Status: curl -s http://%s/status\n", adminAddr)
+	fmt.Fprintf(out, "Edit the mapping and save: the change is checked, then served by Envoy and the bridges together.\n\n")
+}
