@@ -781,7 +781,8 @@ func (v *validator) bridge() {
 
 func (v *validator) xds() {
 	x := &v.cfg.XDS
-	if x.Address != "" && x.Address == x.AdminAddress {
+	// Port 0 asks for any free port, so only a fixed port can clash.
+	if x.Address != "" && x.Address == x.AdminAddress && !strings.HasSuffix(x.Address, ":0") {
 		v.add("xds.admin_address", "is the same as xds.address")
 	}
 	listeners := map[string]bool{}

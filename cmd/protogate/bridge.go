@@ -30,12 +30,10 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := loggerFrom(cmd)
+			flagsAsEnv(map[string]string{"PROTOGATE_BRIDGE_ADDRESS": address})
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
 				return err
-			}
-			if address != "" {
-				cfg.Bridge.Address = address
 			}
 			srv, err := bridges.New(cfg, bridges.Options{Logger: log})
 			if err != nil {

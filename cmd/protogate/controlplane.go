@@ -31,15 +31,10 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := loggerFrom(cmd)
+			flagsAsEnv(map[string]string{"PROTOGATE_XDS_ADDRESS": xdsAddr, "PROTOGATE_XDS_ADMIN_ADDRESS": adminAddr})
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
 				return err
-			}
-			if xdsAddr != "" {
-				cfg.XDS.Address = xdsAddr
-			}
-			if adminAddr != "" {
-				cfg.XDS.AdminAddress = adminAddr
 			}
 			srv := xds.New(xdsOptions(cfg, log))
 			src := mappingSource(path)

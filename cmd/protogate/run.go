@@ -34,17 +34,10 @@ NATS server with JetStream, for development only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := loggerFrom(cmd)
+			flagsAsEnv(map[string]string{"PROTOGATE_XDS_ADDRESS": xdsAddr, "PROTOGATE_XDS_ADMIN_ADDRESS": adminAddr, "PROTOGATE_BRIDGE_ADDRESS": bridgeAddr})
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
 				return err
-			}
-			for _, o := range []struct {
-				flag  string
-				field *string
-			}{{xdsAddr, &cfg.XDS.Address}, {adminAddr, &cfg.XDS.AdminAddress}, {bridgeAddr, &cfg.Bridge.Address}} {
-				if o.flag != "" {
-					*o.field = o.flag
-				}
 			}
 			urls := map[string][]string{}
 			for i := range cfg.Upstreams.NATS {
@@ -117,6 +110,17 @@ NATS server with JetStream, for development only.`,
 	cmd.Flags().StringVar(&bridgeAddr, "bridge-address", "", "where the bridges serve routes directly (default: bridge.address)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// flagsAsEnv passes address flags on as PROTOGATE_ overrides, so every
+// reload of the mapping sees them too (and the bridge endpoints Envoy is
+// told about follow the bridge address).
+func flagsAsEnv(flags map[string]string) {
+	for name, v := range flags {
+		if v != "" {
+			os.Setenv(name, v)
+		}
+	}
 }
 
 // printRoutes tells a first-time user what to try.
