@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protogate/protogate/bridges"
+	"github.com/protogate/protogate/config"
 )
 
 func newBridgeCmd() *cobra.Command {
@@ -21,7 +22,8 @@ cluster and names the route in a header it sets, or clients call it directly and
 method and path itself. Dubbo routes become generic calls (dubbo or triple, hessian2) to
 providers found directly or through ZooKeeper; NATS routes become JetStream publishes with
 ack, core publishes or requests. /healthz answers while the process runs; /readyz only while
-every NATS upstream is connected. SIGINT or SIGTERM stops taking requests, finishes those in
+every NATS upstream is connected. A change to the mapping (or SIGHUP) switches the routes if it is valid and
+keeps the running ones if not. SIGINT or SIGTERM stops taking requests, finishes those in
 flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 		Example: `  go run ./examples/dubbo-provider &
   protogate bridge -c examples/mappings/dubbo.yaml
@@ -44,6 +46,30 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// Reload routes when the mapping changes (or on SIGHUP); a bad
+			// change is logged and the running routes stay.
+			reload := func(reason string) {
+				c, err := config.Load(path)
+				if err == nil {
+					err = srv.Apply(c)
+				}
+				if err != nil {
+					log.Error("reload rejected; still serving the last good mapping", "reason", reason, "problems", err.Error())
+					return
+				}
+				log.Info("reloaded", "reason", reason)
+			}
+			if err := config.Watch(ctx, path, cfg.XDS.ReloadDebounce.Std(), func() { reload("file change") }); err != nil {
+				log.Error("cannot watch the mapping; reload with SIGHUP", "err", err)
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					reload("SIGHUP")
+				}
+			}()
 			<-ctx.Done()
 			log.Info("shutting down: finishing requests in flight", "timeout", cfg.Bridge.ShutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Bridge.ShutdownTimeout.Std())
