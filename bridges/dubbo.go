@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -28,12 +27,7 @@ type dubboRoute struct {
 }
 
 func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
-	d := &dubboRoute{}
-	for i := range cfg.Upstreams.Dubbo {
-		if cfg.Upstreams.Dubbo[i].Name == r.Dubbo.Upstream {
-			d.upstream = &cfg.Upstreams.Dubbo[i]
-		}
-	}
+	d := &dubboRoute{upstream: cfg.Upstreams.FindDubbo(r.Dubbo.Upstream)}
 	if d.upstream == nil {
 		return nil, fmt.Errorf("route %q: no dubbo upstream %q", r.Name, r.Dubbo.Upstream)
 	}
@@ -67,18 +61,11 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	}
 	var body any
 	if rt.dubbo.wantBody {
-		limit := int64(rt.cfg.BodyLimit)
-		if r.ContentLength > limit {
-			return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; this route takes at most %d", r.ContentLength, limit)
+		raw, aerr := readBody(w, r, int64(rt.cfg.BodyLimit), fail)
+		if aerr != nil {
+			return aerr
 		}
-		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this route takes (%d bytes)", limit)
-			}
-			return fail(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
-		}
+		var err error
 		if len(bytes.TrimSpace(raw)) > 0 {
 			if body, err = decodeJSON(raw, st.table.maxDepth); err != nil {
 				return fail(http.StatusBadRequest, "bad_json", "%v", err)

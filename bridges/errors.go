@@ -2,6 +2,8 @@ package bridges
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 )
 
@@ -22,6 +24,23 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		w.Header().Set("Allow", e.allow)
 	}
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+}
+
+// readBody reads a request body up to limit bytes: 413 beyond it (before
+// reading when Content-Length already says so), 400 if it cannot be read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, fail func(int, string, string, ...any) *apiError) ([]byte, *apiError) {
+	if r.ContentLength > limit {
+		return nil, fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; this route takes at most %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this route takes (%d bytes)", limit)
+		}
+		return nil, fail(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
+	}
+	return body, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

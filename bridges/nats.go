@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -59,16 +58,9 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 	if mp := conn.MaxPayload(); mp > 0 && mp < limit {
 		limit = mp // a message over max_payload would be refused by NATS
 	}
-	if r.ContentLength > limit {
-		return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; this route takes at most %d", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this route takes (%d bytes)", limit)
-		}
-		return fail(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
+	body, aerr := readBody(w, r, limit, fail)
+	if aerr != nil {
+		return aerr
 	}
 
 	msg := &natsproto.Message{Subject: subj, Header: nats.Header{}, Data: body}

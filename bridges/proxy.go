@@ -23,12 +23,7 @@ type proxyRoute struct {
 }
 
 func newProxyRoute(cfg *config.Config, r *config.Route) (*proxyRoute, error) {
-	p := &proxyRoute{}
-	for i := range cfg.Upstreams.HTTP {
-		if cfg.Upstreams.HTTP[i].Name == r.HTTP.Upstream {
-			p.upstream = &cfg.Upstreams.HTTP[i]
-		}
-	}
+	p := &proxyRoute{upstream: cfg.Upstreams.FindHTTP(r.HTTP.Upstream)}
 	if p.upstream == nil {
 		return nil, fmt.Errorf("route %q: no http upstream %q", r.Name, r.HTTP.Upstream)
 	}

@@ -826,10 +826,8 @@ func (c *Config) resolve() {
 				r.BodyLimit = c.Bridge.MaxBodySize
 			}
 			if r.Dubbo != nil && r.Dubbo.Timeout == 0 {
-				for _, u := range c.Upstreams.Dubbo {
-					if u.Name == r.Dubbo.Upstream {
-						r.Dubbo.Timeout = u.Timeout
-					}
+				if u := c.Upstreams.FindDubbo(r.Dubbo.Upstream); u != nil {
+					r.Dubbo.Timeout = u.Timeout
 				}
 			}
 			if r.Filters.LocalRateLimit != nil && r.Filters.LocalRateLimit.Burst == 0 {
@@ -875,5 +873,25 @@ func (c *Config) Routes() int {
 	return n
 }
 
-// Upstreams counts the upstreams of every protocol.
+// FindDubbo returns the Dubbo upstream of that name, or nil.
+func (u *Upstreams) FindDubbo(name string) *DubboUpstream {
+	for i := range u.Dubbo {
+		if u.Dubbo[i].Name == name {
+			return &u.Dubbo[i]
+		}
+	}
+	return nil
+}
+
+// FindHTTP returns the HTTP upstream of that name, or nil.
+func (u *Upstreams) FindHTTP(name string) *HTTPUpstream {
+	for i := range u.HTTP {
+		if u.HTTP[i].Name == name {
+			return &u.HTTP[i]
+		}
+	}
+	return nil
+}
+
+// Count counts the upstreams of every protocol.
 func (u *Upstreams) Count() int { return len(u.Dubbo) + len(u.NATS) + len(u.HTTP) + len(u.TCP) }
