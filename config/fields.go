@@ -18,6 +18,7 @@ type fieldInfo struct {
 	Format   string
 	Example  string
 	Env      bool
+	Restart  bool // read once at start: a reload cannot change it
 	Type     reflect.Type
 }
 
@@ -45,6 +46,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 			Format:   f.Tag.Get("format"),
 			Example:  f.Tag.Get("example"),
 			Env:      f.Tag.Get("env") == "true",
+			Restart:  f.Tag.Get("restart") == "true",
 		}
 		if e := f.Tag.Get("enum"); e != "" {
 			fi.Enum = strings.Split(e, ",")

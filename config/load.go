@@ -380,3 +380,21 @@ func parentPath(p string) string {
 	}
 	return ""
 }
+
+// RestartNeeded lists the server settings that differ between two mappings
+// and that a running process read once at start, so a reload cannot apply
+// them (bridge.address, xds.keepalive_time, …).
+func RestartNeeded(running, next *Config) []string {
+	var out []string
+	for _, sec := range []struct {
+		name      string
+		old, next reflect.Value
+	}{{"bridge", reflect.ValueOf(running.Bridge), reflect.ValueOf(next.Bridge)}, {"xds", reflect.ValueOf(running.XDS), reflect.ValueOf(next.XDS)}} {
+		for _, f := range fieldsOf(sec.old.Type()) {
+			if f.Restart && !reflect.DeepEqual(sec.old.Field(f.Index).Interface(), sec.next.Field(f.Index).Interface()) {
+				out = append(out, sec.name+"."+f.Name)
+			}
+		}
+	}
+	return out
+}

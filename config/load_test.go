@@ -277,3 +277,17 @@ func TestParseSizeAndDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartNeeded(t *testing.T) {
+	a, err := LoadBytes("m.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := LoadBytes("m.yaml", []byte(minimal+"bridge: { address: 127.0.0.1:9000, max_body_size: 2MiB }\nxds: { keepalive_time: 1m }\n"))
+	if got := strings.Join(RestartNeeded(a, b), ","); got != "bridge.address,xds.keepalive_time" {
+		t.Fatalf("RestartNeeded = %s (max_body_size is applied by a reload)", got)
+	}
+	if got := RestartNeeded(a, a); len(got) != 0 {
+		t.Fatalf("same mapping: %v", got)
+	}
+}

@@ -246,16 +246,16 @@ type JavaField struct {
 
 // Bridge configures the bridge HTTP server and Envoy's clusters to it.
 type Bridge struct {
-	Address           string           `json:"address" default:"127.0.0.1:8081" format:"listen" env:"true" doc:"Where the bridge HTTP server listens (port 0 picks a free one)."`
+	Address           string           `json:"address" restart:"true" default:"127.0.0.1:8081" format:"listen" env:"true" doc:"Where the bridge HTTP server listens (port 0 picks a free one)."`
 	Endpoints         []string         `json:"endpoints" format:"endpoint" env:"true" doc:"HOST:PORT Envoy reaches the bridges at. Default: address." example:"[bridges.protogate.svc:8081]"`
 	HTTP2             bool             `json:"http2" default:"false" env:"true" doc:"Envoy speaks HTTP/2 (h2c) to the bridges."`
 	RouteHeader       string           `json:"route_header" default:"x-protogate-route" format:"header" env:"true" doc:"The header Envoy sets to the route name (removing any client-sent copy)."`
-	ReadHeaderTimeout Duration         `json:"read_header_timeout" default:"5s" min:"100ms" max:"5m" env:"true" doc:"Time allowed to read request headers."`
-	ReadTimeout       Duration         `json:"read_timeout" default:"30s" min:"100ms" max:"1h" env:"true" doc:"Time allowed to read a whole request."`
-	WriteTimeout      Duration         `json:"write_timeout" default:"60s" min:"100ms" max:"1h" env:"true" doc:"Time allowed to write a response, from the end of the request headers."`
-	IdleTimeout       Duration         `json:"idle_timeout" default:"2m" min:"1s" max:"1h" env:"true" doc:"How long an idle keep-alive connection stays open."`
-	ShutdownTimeout   Duration         `json:"shutdown_timeout" default:"15s" min:"0s" max:"10m" env:"true" doc:"How long shutdown waits for requests in flight."`
-	MaxHeaderSize     Size             `json:"max_header_size" default:"64KiB" min:"1KiB" max:"1MiB" env:"true" doc:"The largest request header block."`
+	ReadHeaderTimeout Duration         `json:"read_header_timeout" restart:"true" default:"5s" min:"100ms" max:"5m" env:"true" doc:"Time allowed to read request headers."`
+	ReadTimeout       Duration         `json:"read_timeout" restart:"true" default:"30s" min:"100ms" max:"1h" env:"true" doc:"Time allowed to read a whole request."`
+	WriteTimeout      Duration         `json:"write_timeout" restart:"true" default:"60s" min:"100ms" max:"1h" env:"true" doc:"Time allowed to write a response, from the end of the request headers."`
+	IdleTimeout       Duration         `json:"idle_timeout" restart:"true" default:"2m" min:"1s" max:"1h" env:"true" doc:"How long an idle keep-alive connection stays open."`
+	ShutdownTimeout   Duration         `json:"shutdown_timeout" restart:"true" default:"15s" min:"0s" max:"10m" env:"true" doc:"How long shutdown waits for requests in flight."`
+	MaxHeaderSize     Size             `json:"max_header_size" restart:"true" default:"64KiB" min:"1KiB" max:"1MiB" env:"true" doc:"The largest request header block."`
 	MaxBodySize       Size             `json:"max_body_size" default:"1MiB" min:"1" max:"64MiB" env:"true" doc:"The default per-route body limit."`
 	MaxJSONDepth      int              `json:"max_json_depth" default:"32" min:"1" max:"1000" env:"true" doc:"The deepest nesting accepted in a JSON body."`
 	ConnectTimeout    Duration         `json:"connect_timeout" default:"1s" min:"1ms" max:"1m" env:"true" doc:"Envoy's connect timeout to the bridges."`
@@ -265,15 +265,15 @@ type Bridge struct {
 
 // XDS configures the control plane server.
 type XDS struct {
-	Address           string      `json:"address" default:"127.0.0.1:18000" format:"listen" env:"true" doc:"Where the ADS gRPC server listens (port 0 picks a free one)."`
-	AdminAddress      string      `json:"admin_address" default:"127.0.0.1:19000" format:"listen" env:"true" doc:"Where the admin HTTP server (/healthz, /readyz, /metrics, /status, /config_dump) listens."`
-	GroupMetadataKey  string      `json:"group_metadata_key" env:"true" doc:"A node metadata key naming the node's group. Default: the node's cluster field." example:"protogate.group"`
+	Address           string      `json:"address" restart:"true" default:"127.0.0.1:18000" format:"listen" env:"true" doc:"Where the ADS gRPC server listens (port 0 picks a free one)."`
+	AdminAddress      string      `json:"admin_address" restart:"true" default:"127.0.0.1:19000" format:"listen" env:"true" doc:"Where the admin HTTP server (/healthz, /readyz, /metrics, /status, /config_dump) listens."`
+	GroupMetadataKey  string      `json:"group_metadata_key" restart:"true" env:"true" doc:"A node metadata key naming the node's group. Default: the node's cluster field." example:"protogate.group"`
 	Groups            []NodeGroup `json:"groups" doc:"Node groups and the listeners each gets. Default: one group named default with every listener."`
-	MaxMessageSize    Size        `json:"max_message_size" default:"16MiB" min:"1MiB" max:"256MiB" env:"true" doc:"The largest gRPC message sent or received."`
-	MaxStreamsPerPeer int         `json:"max_streams_per_peer" default:"16" min:"1" max:"10000" env:"true" doc:"Concurrent xDS streams one connection may open."`
-	KeepaliveTime     Duration    `json:"keepalive_time" default:"30s" min:"1s" max:"1h" env:"true" doc:"Ping an idle connection after this long."`
-	KeepaliveTimeout  Duration    `json:"keepalive_timeout" default:"5s" min:"1s" max:"5m" env:"true" doc:"Close a connection whose ping is unanswered this long."`
-	ReloadDebounce    Duration    `json:"reload_debounce" default:"250ms" min:"0s" max:"1m" env:"true" doc:"Quiet time after a file change before reloading."`
+	MaxMessageSize    Size        `json:"max_message_size" restart:"true" default:"16MiB" min:"1MiB" max:"256MiB" env:"true" doc:"The largest gRPC message sent or received."`
+	MaxStreamsPerPeer int         `json:"max_streams_per_peer" restart:"true" default:"16" min:"1" max:"10000" env:"true" doc:"Concurrent xDS streams one connection may open."`
+	KeepaliveTime     Duration    `json:"keepalive_time" restart:"true" default:"30s" min:"1s" max:"1h" env:"true" doc:"Ping an idle connection after this long."`
+	KeepaliveTimeout  Duration    `json:"keepalive_timeout" restart:"true" default:"5s" min:"1s" max:"5m" env:"true" doc:"Close a connection whose ping is unanswered this long."`
+	ReloadDebounce    Duration    `json:"reload_debounce" restart:"true" default:"250ms" min:"0s" max:"1m" env:"true" doc:"Quiet time after a file change before reloading."`
 }
 
 // NodeGroup is a set of Envoy nodes served the same listeners.

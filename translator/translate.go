@@ -59,11 +59,17 @@ func TranslateFile(path string) (map[string]map[resource.Type][]types.Resource, 
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]map[resource.Type][]types.Resource, len(res.Groups))
-	for i := range res.Groups {
-		out[res.Groups[i].Name] = res.Groups[i].ByType()
+	return res.ByGroup(), nil
+}
+
+// ByGroup returns each group's resources keyed by type URL, as the control
+// plane publishes them.
+func (r *Result) ByGroup() map[string]map[resource.Type][]types.Resource {
+	out := make(map[string]map[resource.Type][]types.Resource, len(r.Groups))
+	for i := range r.Groups {
+		out[r.Groups[i].Name] = r.Groups[i].ByType()
 	}
-	return out, nil
+	return out
 }
 
 // build is the state of one translation.

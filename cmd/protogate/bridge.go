@@ -51,6 +51,7 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 			reload := func(reason string) {
 				c, err := config.Load(path)
 				if err == nil {
+					warnRestart(log, cfg, c)
 					err = srv.Apply(c)
 				}
 				if err != nil {

@@ -37,7 +37,7 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 				return err
 			}
 			srv := xds.New(xdsOptions(cfg, log))
-			src := mappingSource(path)
+			src := mappingSource(path, func(next *config.Config) { warnRestart(log, cfg, next) })
 			if err := srv.Reload("start", src); err != nil {
 				return reportProblems(cmd, path, err)
 			}
@@ -77,9 +77,17 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 
 // mappingSource is the reload pipeline the control plane runs: load and
 // validate the mapping, translate it, and hand each group's resources over.
-func mappingSource(path string) xds.Source {
+func mappingSource(path string, loaded func(*config.Config)) xds.Source {
 	return func() (map[string]xds.Resources, func(), error) {
-		groups, err := translator.TranslateFile(path)
-		return groups, nil, err
+		cfg, err := config.Load(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		loaded(cfg)
+		res, err := translator.Translate(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.ByGroup(), nil, nil
 	}
 }

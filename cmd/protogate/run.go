@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -74,11 +75,8 @@ NATS server with JetStream, for development only.`,
 				if err != nil {
 					return nil, nil, err
 				}
-				groups := map[string]xds.Resources{}
-				for i := range res.Groups {
-					groups[res.Groups[i].Name] = res.Groups[i].ByType()
-				}
-				return groups, func() { br.Commit(prepared) }, nil
+				warnRestart(log, cfg, c)
+				return res.ByGroup(), func() { br.Commit(prepared) }, nil
 			}
 			if err := srv.Reload("start", src); err != nil {
 				return reportProblems(cmd, path, err)
@@ -120,6 +118,13 @@ func flagsAsEnv(flags map[string]string) {
 		if v != "" {
 			os.Setenv(name, v)
 		}
+	}
+}
+
+// warnRestart says which changed settings a reload cannot apply.
+func warnRestart(log *slog.Logger, running, next *config.Config) {
+	if fields := config.RestartNeeded(running, next); len(fields) > 0 {
+		log.Warn("these settings changed but apply only after a restart", "fields", strings.Join(fields, ", "))
 	}
 }
 
