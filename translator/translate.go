@@ -47,21 +47,6 @@ func (r *Result) Group(name string) *Group {
 	return nil
 }
 
-// TranslateFile loads, validates and translates the mapping at path, and
-// returns each group's resources keyed by type URL: what the control plane
-// publishes on every reload.
-func TranslateFile(path string) (map[string]map[resource.Type][]types.Resource, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	res, err := Translate(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.ByGroup(), nil
-}
-
 // ByGroup returns each group's resources keyed by type URL, as the control
 // plane publishes them.
 func (r *Result) ByGroup() map[string]map[resource.Type][]types.Resource {

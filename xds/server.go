@@ -188,16 +188,6 @@ func (s *Server) Publish(groups map[string]Resources) error {
 	return nil
 }
 
-// Group returns a group's current version, or "" if it has none.
-func (s *Server) Group(name string) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if p, ok := s.groups[name]; ok {
-		return p.Version
-	}
-	return ""
-}
-
 // groupOf finds the group a node asks for, and whether it is known.
 func (s *Server) groupOf(node *core.Node) (string, bool) {
 	name := node.GetCluster()

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
 )
@@ -59,8 +60,15 @@ var withPong = strings.Replace(mapping, "  - name: nats-in", `      - name: pong
 // source is the product's pipeline: load, validate, translate.
 func source(path string) xds.Source {
 	return func() (map[string]xds.Resources, func(), error) {
-		groups, err := translator.TranslateFile(path)
-		return groups, nil, err
+		cfg, err := config.Load(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := translator.Translate(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.ByGroup(), nil, nil
 	}
 }
 
@@ -287,7 +295,7 @@ func TestHotReload(t *testing.T) {
 		t.Fatal("no initial routes")
 	}
 	c.ack()
-	before := p.srv.Group("edge")
+	before := p.version("edge")
 
 	began := time.Now()
 	writeFile(t, path, withPong)
@@ -296,16 +304,16 @@ func TestHotReload(t *testing.T) {
 	}
 	t.Logf("edit pushed after %v", time.Since(began))
 	c.ack()
-	if p.srv.Group("edge") == before {
+	if p.version("edge") == before {
 		t.Fatal("version did not change")
 	}
 
-	good := p.srv.Group("edge")
+	good := p.version("edge")
 	writeFile(t, path, strings.Replace(withPong, "upstream: events, subject: health.pong", "upstream: nowhere, subject: health.pong", 1))
 	if names, ok := c.next(700 * time.Millisecond); ok {
 		t.Fatalf("an invalid file was pushed: %v", names)
 	}
-	if p.srv.Group("edge") != good {
+	if p.version("edge") != good {
 		t.Fatal("an invalid file changed the served version")
 	}
 	_, body := adminGet(t, p, "/status")
@@ -335,7 +343,7 @@ func TestHotReload(t *testing.T) {
 		t.Fatalf("fixing the file did not resume pushes: %v %v", names, ok)
 	}
 	c.ack()
-	if p.srv.Group("edge") != before {
+	if p.version("edge") != before {
 		t.Fatal("the original content did not get its original version back")
 	}
 }
@@ -402,6 +410,9 @@ func TestNACK(t *testing.T) {
 	}
 	c.ack()
 }
+
+// version is the group's published version, as /status shows it.
+func (p *plane) version(group string) string { return p.srv.Status().Groups[group].Version }
 
 // metric reads one sample from /metrics as an operator would.
 func (p *plane) metric(t *testing.T, series string) string {

@@ -38,7 +38,7 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 			}
 			srv := xds.New(xdsOptions(cfg, log))
 			src := mappingSource(path, func(next *config.Config) { warnRestart(log, cfg, next) })
-			if err := srv.Reload("start", src); err != nil {
+			if err := srv.Reload("start", loadedSource(cfg)); err != nil {
 				return reportProblems(cmd, path, err)
 			}
 			if err := srv.Start(); err != nil {
@@ -77,6 +77,7 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 
 // mappingSource is the reload pipeline the control plane runs: load and
 // validate the mapping, translate it, and hand each group's resources over.
+// loaded sees each new mapping before it is translated.
 func mappingSource(path string, loaded func(*config.Config)) xds.Source {
 	return func() (map[string]xds.Resources, func(), error) {
 		cfg, err := config.Load(path)
@@ -84,6 +85,14 @@ func mappingSource(path string, loaded func(*config.Config)) xds.Source {
 			return nil, nil, err
 		}
 		loaded(cfg)
+		return loadedSource(cfg)()
+	}
+}
+
+// loadedSource publishes a mapping already loaded, so start-up does not
+// read and validate the file a second time.
+func loadedSource(cfg *config.Config) xds.Source {
+	return func() (map[string]xds.Resources, func(), error) {
 		res, err := translator.Translate(cfg)
 		if err != nil {
 			return nil, nil, err

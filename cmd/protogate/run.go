@@ -78,7 +78,9 @@ NATS server with JetStream, for development only.`,
 				warnRestart(log, cfg, c)
 				return res.ByGroup(), func() { br.Commit(prepared) }, nil
 			}
-			if err := srv.Reload("start", src); err != nil {
+			// At start the bridges already serve cfg (bridges.New); Envoy
+			// gets the same mapping without reading the file again.
+			if err := srv.Reload("start", loadedSource(cfg)); err != nil {
 				return reportProblems(cmd, path, err)
 			}
 			if err := srv.Start(); err != nil {
