@@ -26,6 +26,13 @@ func checkTags(v reflect.Value, path string, c *problems) {
 			checkTags(v.Index(i), index(path, i), c)
 		}
 		return
+	case reflect.String:
+		// Envoy refuses these in every string it takes (header values,
+		// names, matchers), and no mapping value needs them.
+		if i := strings.IndexAny(v.String(), "\x00\r\n"); i >= 0 {
+			c.add(path, "holds a %s at byte %d; values must be one line", controlName(v.String()[i]), i)
+		}
+		return
 	case reflect.Struct:
 	default:
 		return
@@ -50,6 +57,16 @@ func checkTags(v reflect.Value, path string, c *problems) {
 		}
 		checkTags(fv, p, c)
 	}
+}
+
+func controlName(b byte) string {
+	switch b {
+	case '\n':
+		return "newline"
+	case '\r':
+		return "carriage return"
+	}
+	return "NUL byte"
 }
 
 func checkEnum(v reflect.Value, path string, enum []string, c *problems) {

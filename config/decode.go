@@ -14,6 +14,9 @@ import (
 // problem with its field path. Absent keys take their default tag.
 type decoder struct {
 	probs *problems
+	// misspelt holds the field paths an unknown key was probably meant
+	// for: problems there are the same mistake, reported once already.
+	misspelt map[string]bool
 }
 
 func (d *decoder) decode(raw any, v reflect.Value, path string) {
@@ -101,7 +104,11 @@ func (d *decoder) decodeStruct(raw any, v reflect.Value, path string) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if _, ok := known[k]; !ok {
-			d.probs.add(field(path, k), "unknown field%s", suggest(k, fields))
+			hint, meant := suggest(k, fields)
+			d.probs.add(field(path, k), "unknown field%s", hint)
+			if meant != "" && d.misspelt != nil {
+				d.misspelt[field(path, meant)] = true
+			}
 		}
 	}
 	for _, f := range fields {
@@ -263,8 +270,8 @@ func describe(raw any) string {
 	return fmt.Sprintf("a %T", raw)
 }
 
-// suggest offers the closest known key for a misspelt one.
-func suggest(key string, fields []fieldInfo) string {
+// suggest offers the closest known key for a misspelt one, and names it.
+func suggest(key string, fields []fieldInfo) (string, string) {
 	best, bestDist := "", 3
 	for _, f := range fields {
 		if dist := editDistance(key, f.Name); dist < bestDist {
@@ -276,9 +283,9 @@ func suggest(key string, fields []fieldInfo) string {
 		for i, f := range fields {
 			names[i] = f.Name
 		}
-		return " (known: " + strings.Join(names, ", ") + ")"
+		return " (known: " + strings.Join(names, ", ") + ")", ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return fmt.Sprintf(" (did you mean %q?)", best), best
 }
 
 func editDistance(a, b string) int {

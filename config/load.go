@@ -228,17 +228,19 @@ func build(name string, srcs []source) (*Config, error) {
 
 	cfg := &Config{}
 	var decodeProbs problems
-	(&decoder{probs: &decodeProbs}).decode(merged, reflect.ValueOf(cfg).Elem(), "")
+	misspelt := map[string]bool{}
+	(&decoder{probs: &decodeProbs, misspelt: misspelt}).decode(merged, reflect.ValueOf(cfg).Elem(), "")
 	all := decodeProbs.list
 	bad := map[string]bool{}
 	for _, p := range all {
 		bad[p.Path] = true
 	}
 	for _, p := range validate(cfg) {
-		if !underAny(p.Path, bad) {
+		if !underAny(p.Path, bad) && !sameMistake(p, misspelt) && !citesAny(p.Msg, bad) {
 			all = append(all, p)
 		}
 	}
+	all = dedupe(all)
 	if len(all) > 0 {
 		for i := range all {
 			all[i].File = originOf(all[i].Path, origins, name)
@@ -248,6 +250,72 @@ func build(name string, srcs []source) (*Config, error) {
 	}
 	cfg.resolve()
 	return cfg, nil
+}
+
+// sameMistake reports a problem that a misspelt key already explains: one
+// at the field the key was meant for, or one at its parent that names it
+// ("needs registry or urls" when urls was written url).
+func sameMistake(p Problem, misspelt map[string]bool) bool {
+	if underAny(p.Path, misspelt) {
+		return true
+	}
+	for m := range misspelt {
+		if parentPath(m) == p.Path && mentions(p.Msg, m[len(parentPath(m)):]) {
+			return true
+		}
+	}
+	return false
+}
+
+// citesAny reports a problem whose reason rests on a field that could not
+// be read ("listeners[0].filters.x is not enabled" when listeners[0].filters
+// is not even a mapping).
+func citesAny(msg string, bad map[string]bool) bool {
+	for b := range bad {
+		if b != "" && strings.Contains(msg, b+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// mentions reports whether msg names the field (given as ".name") as a word.
+func mentions(msg, dotName string) bool {
+	name := strings.TrimPrefix(dotName, ".")
+	for i := 0; ; {
+		j := strings.Index(msg[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !isWordByte(msg[j-1])
+		end := j + len(name)
+		after := end == len(msg) || !isWordByte(msg[end])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// dedupe drops a problem already reported at the same path with the same
+// reason (two checks can arrive at one mistake), keeping the first.
+func dedupe(ps Problems) Problems {
+	seen := map[[2]string]bool{}
+	out := ps[:0]
+	for _, p := range ps {
+		k := [2]string{p.Path, p.Msg}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, p)
+	}
+	return out
 }
 
 func underAny(path string, set map[string]bool) bool {

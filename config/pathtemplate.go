@@ -21,6 +21,27 @@ type PathSegment struct {
 	Rest    bool   // {var=**}: the rest of the path, one or more segments
 }
 
+// Shape is the template with its variable names erased: /users/{id} and
+// /users/{uid} have one shape, because they match the same requests.
+func (t *PathTemplate) Shape() string {
+	var b strings.Builder
+	for _, seg := range t.Segments {
+		b.WriteByte('/')
+		switch {
+		case seg.Rest:
+			b.WriteString("{**}")
+		case seg.Var != "":
+			b.WriteString("{*}")
+		default:
+			b.WriteString(seg.Literal)
+		}
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
 // Limits of Envoy's URI-template matcher.
 const (
 	maxPathVars       = 5

@@ -385,7 +385,7 @@ func (v *validator) httpListener(l *Listener, p string, routeNames map[string]st
 			v.add(rp+".upstream", "http routes name their upstream inside dubbo, nats or http")
 		}
 		tpl := v.httpMatch(&r.Match, rp+".match")
-		key := matchKey(&r.Match)
+		key := matchKey(&r.Match, tpl)
 		if prev, ok := matches[key]; ok {
 			v.add(rp+".match", "matches the same requests as %s, which comes first, so this route is never reached", prev)
 		}
@@ -410,11 +410,17 @@ func (v *validator) httpListener(l *Listener, p string, routeNames map[string]st
 	}
 }
 
-func matchKey(m *RouteMatch) string {
+// matchKey is what a route matches, compared by structure: variable names
+// of a path template do not change which requests it takes.
+func matchKey(m *RouteMatch, tpl *PathTemplate) string {
 	methods := slices.Clone(m.Methods)
 	slices.Sort(methods)
 	hs, _ := json.Marshal(m.Headers)
-	return fmt.Sprintf("%q|%q|%q|%v|%s", m.Path, m.Prefix, m.Regex, methods, hs)
+	path := m.Path
+	if tpl != nil {
+		path = tpl.Shape()
+	}
+	return fmt.Sprintf("%q|%q|%q|%v|%s", path, m.Prefix, m.Regex, methods, hs)
 }
 
 func (v *validator) httpMatch(m *RouteMatch, p string) *PathTemplate {

@@ -40,6 +40,13 @@ func TestBrokenMappings(t *testing.T) {
 			for _, p := range probs {
 				got = append(got, strings.TrimPrefix(p.String(), "testdata/invalid/"))
 			}
+			seen := map[string]bool{}
+			for _, g := range got {
+				if seen[g] {
+					t.Errorf("reported twice: %s", g)
+				}
+				seen[g] = true
+			}
 			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
 			wantLines := lines[:len(lines)-1] // the last line is validate's summary
 			if strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
