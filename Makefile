@@ -2,19 +2,38 @@
 GO      ?= go
 FUZZTIME ?= 20s
 
-.PHONY: build run test fmt-check vet zookeeper unit envoy-validate fuzz bench
+# Every recipe fails when any command of a pipeline fails, so a filter can
+# never turn a failing check into a passing one.
+SHELL       := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# The ports `make run` serves on: dubbo and triple of the example provider,
+# its metadata service, the bridges, ADS and the admin server.
+RUN_PORTS ?= 20880 20881 20882 8080 18000 19000
+
+.PHONY: build run test fmt-check vet zookeeper unit envoy-validate fuzz bench check-run-ports
 
 build:
 	$(GO) build -o bin/protogate ./cmd/protogate
 
 # The whole gateway on a first run: the example Dubbo provider in the
 # background, then protogate run with an embedded NATS server. Ctrl-C stops
-# both.
-run: build
+# both. Nothing starts, and no log is touched, while one of its ports is
+# taken (by an earlier make run, say).
+run: check-run-ports build
 	$(GO) build -o bin/dubbo-provider ./examples/dubbo-provider
-	@bin/dubbo-provider > bin/dubbo-provider.log 2>&1 & pid=$$!; \
+	@log=bin/dubbo-provider-$$(date +%Y%m%d-%H%M%S).log; \
+	echo "example provider log: $$log"; \
+	bin/dubbo-provider > "$$log" 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
 	bin/protogate run -c examples/quickstart.yaml
+
+check-run-ports:
+	@for p in $(RUN_PORTS); do \
+	  if (exec 3<>/dev/tcp/127.0.0.1/$$p) 2>/dev/null; then \
+	    echo "port 127.0.0.1:$$p is already in use (another make run?): stop it first" >&2; exit 1; \
+	  fi; \
+	done
 
 test: fmt-check vet zookeeper unit envoy-validate fuzz
 
@@ -32,18 +51,19 @@ zookeeper:
 	  echo "installing ZooKeeper (Debian package zookeeper)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null; }
 
-# Everything runs under the race detector except the tests that drive
-# dubbo-go's getty transport, which has data races of its own
-# (dubbo-getty session.go); those run without it.
+# Everything runs under the race detector except the bridge tests that drive
+# dubbo-go's getty transport (TestDubbo*), which has data races of its own
+# (dubbo-getty's session.go) that would fail every run; those run without it.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/bridges$$')
 	$(GO) test -race -count=1 -run '^Test[^D]' ./bridges
 	$(GO) test -count=1 -run '^TestDubbo' ./bridges
 
 # Envoy's own check of every golden translation. Machines without an envoy
-# binary print a SKIP line saying so; that is not counted as a pass.
+# binary print a SKIP line saying so; that is not counted as a pass. The
+# exit status is go test's own.
 envoy-validate:
-	$(GO) test -count=1 -run 'TestEnvoyValidate' -v ./translator | grep -E '^(=== RUN|--- |    |ok|FAIL)'
+	$(GO) test -count=1 -run 'TestEnvoyValidate' -v ./translator
 
 # A bounded fuzz run of the mapping loader, seeded from the examples and the
 # broken files; a panic or a malformed problem list fails the suite.
