@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -58,7 +59,7 @@ func Render(res *Result, groups, kinds []string, format string) ([]byte, error) 
 		out = append(out, og)
 	}
 	if len(groups) > 0 && len(out) == 0 {
-		return nil, fmt.Errorf("no node group named %v", groups)
+		return nil, fmt.Errorf("the mapping has no node group %q (groups: %s)", strings.Join(groups, ", "), strings.Join(GroupNames(res), ", "))
 	}
 	js, err := json.Marshal(map[string]any{"groups": out})
 	if err != nil {
@@ -83,14 +84,32 @@ func protos[T proto.Message](in []T) []proto.Message {
 	return out
 }
 
-// ResourceJSON marshals one resource as protojson with its type URL.
-// protojson varies its whitespace on purpose; compacting makes it stable.
+// GroupNames lists the result's node groups in order.
+func GroupNames(res *Result) []string {
+	names := make([]string, len(res.Groups))
+	for i, g := range res.Groups {
+		names[i] = g.Name
+	}
+	return names
+}
+
+// envoyJSON prints field names as Envoy's documentation and config_dump
+// do (route_config_name, not routeConfigName). Envoy reads both forms.
+var envoyJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+// ResourceJSON marshals one resource as Envoy's JSON with its type URL.
 func ResourceJSON(m proto.Message) (json.RawMessage, error) {
 	a, err := anypb.New(m)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := protojson.Marshal(a)
+	return MessageJSON(a)
+}
+
+// MessageJSON marshals a message as compact Envoy JSON. protojson varies
+// its whitespace on purpose; compacting makes it stable.
+func MessageJSON(m proto.Message) (json.RawMessage, error) {
+	raw, err := envoyJSON.Marshal(m)
 	if err != nil {
 		return nil, err
 	}

@@ -175,18 +175,19 @@ func TestRouteHeaderCannotBeInjected(t *testing.T) {
 // through but Envoy's rules refuse: the translator must find them inside the
 // packed typed configs and report them at the mapping's field path.
 func TestEnvoyRulesAreChecked(t *testing.T) {
+	long := strings.Repeat("a", 16385) // the mapping takes it; Envoy's header values stop at 16384 bytes
 	tests := []struct {
 		name, filters, routeFilters, upstreamFilters, wantPath string
 	}{
-		{name: "listener filter: header value with a newline",
-			filters:  `header_mutation: { request_add: [ { name: x-a, value: "a\nb" } ] }`,
+		{name: "listener filter: header value over Envoy's 16 KiB",
+			filters:  `header_mutation: { request_add: [ { name: x-a, value: "` + long + `" } ] }`,
 			wantPath: "listeners[0].filters.header_mutation"},
-		{name: "per-route config: header value with a NUL",
+		{name: "per-route config: header value over Envoy's 16 KiB",
 			filters:      `header_mutation: {}`,
-			routeFilters: `header_mutation: { response_add: [ { name: x-b, value: "a\u0000b" } ] }`,
+			routeFilters: `header_mutation: { response_add: [ { name: x-b, value: "` + long + `" } ] }`,
 			wantPath:     "listeners[0].routes[0].filters.header_mutation"},
-		{name: "cluster upstream filter: header value with a carriage return",
-			upstreamFilters: `header_mutation: { request_add: [ { name: x-c, value: "a\rb" } ] }`,
+		{name: "cluster upstream filter: header value over Envoy's 16 KiB",
+			upstreamFilters: `header_mutation: { request_add: [ { name: x-c, value: "` + long + `" } ] }`,
 			wantPath:        "upstreams.http[0].filters.header_mutation"},
 	}
 	for _, tt := range tests {
@@ -215,7 +216,7 @@ upstreams:
 			found := false
 			for _, p := range probs {
 				if p.Path == tt.wantPath && strings.Contains(p.Msg, "envoy.filters.http.header_mutation: Envoy would reject this config") &&
-					strings.Contains(p.Msg, `value does not match regex pattern`) {
+					strings.Contains(p.Msg, `value length must be at most 16384 bytes`) {
 					found = true
 				}
 			}
@@ -228,16 +229,17 @@ upstreams:
 
 // TestEveryProblemAtOnce: two bad settings in two places both come back.
 func TestEveryProblemAtOnce(t *testing.T) {
+	long := strings.Repeat("a", 16385)
 	cfg := loadString(t, `
 listeners:
   - name: public
     address: 127.0.0.1:10000
-    filters: { header_mutation: { request_add: [ { name: x-a, value: "a\nb" } ] } }
+    filters: { header_mutation: { request_add: [ { name: x-a, value: "`+long+`" } ] } }
     routes:
       - name: web
         match: { prefix: / }
         http: { upstream: web }
-        filters: { header_mutation: { response_add: [ { name: x-b, value: "c\rd" } ] } }
+        filters: { header_mutation: { response_add: [ { name: x-b, value: "`+long+`" } ] } }
 upstreams:
   http: [ { name: web, endpoints: [ "127.0.0.1:9000" ] } ]
 `)

@@ -75,6 +75,9 @@ func (s *Server) adminHandler() http.Handler {
 	return mux
 }
 
+// envoyJSON prints field names as Envoy's own config_dump does.
+var envoyJSON = protojson.MarshalOptions{UseProtoNames: true}
+
 // configDump shows exactly what a node is served: the snapshot of its group
 // (or the fallback), as Envoy's JSON.
 func (s *Server) configDump(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +121,7 @@ func (s *Server) configDump(w http.ResponseWriter, r *http.Request) {
 				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 				return
 			}
-			raw, _ := protojson.Marshal(a)
+			raw, _ := envoyJSON.Marshal(a)
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, raw)
 			list = append(list, buf.Bytes())

@@ -1,10 +1,12 @@
 package xds
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -31,8 +33,41 @@ type BootstrapOptions struct {
 	Delta            bool   // incremental xDS
 	AdminAddress     string // Envoy's admin, loopback by default
 	AdminPort        uint32
-	MaxHeapBytes     uint64
+	MaxHeapBytes     uint64 // 0: no overload manager at all
 	MaxConnections   uint64
+}
+
+// Warnings are the choices in o that Bootstrap accepts but an operator
+// should hear about.
+func (o BootstrapOptions) Warnings() []string {
+	var out []string
+	if !isLoopback(o.AdminAddress) {
+		out = append(out, fmt.Sprintf("Envoy's admin on %s is not on loopback: it must not be exposed (whoever reaches it can change, drain and stop Envoy); keep it on 127.0.0.1 or behind a firewall",
+			net.JoinHostPort(o.AdminAddress, strconv.Itoa(int(o.AdminPort)))))
+	}
+	return out
+}
+
+// isLoopback says whether host is certainly a loopback address; a name
+// other than localhost cannot be known to be one.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// checkNode refuses a node Envoy could not use: without an id and a
+// cluster Envoy refuses CDS and LDS, so it would start and serve nothing.
+func (o BootstrapOptions) checkNode() error {
+	if strings.TrimSpace(o.NodeID) == "" {
+		return errors.New("--node-id is empty: Envoy refuses CDS and LDS without a node id")
+	}
+	if strings.TrimSpace(o.NodeGroup) == "" {
+		return errors.New("--node-group is empty: it is sent as node.cluster, and Envoy refuses CDS and LDS without one")
+	}
+	return nil
 }
 
 // xdsCluster is the static cluster Envoy reaches the control plane through.
@@ -41,8 +76,11 @@ const xdsCluster = "protogate-xds"
 // Bootstrap builds the Envoy bootstrap of a node: ADS over gRPC to the
 // control plane with an initial fetch timeout, admin on loopback, and the
 // overload manager Envoy recommends at the edge (heap and connection
-// limits, shedding before memory runs out).
+// limits, shedding before memory runs out) unless MaxHeapBytes is 0.
 func Bootstrap(o BootstrapOptions) (*bootstrap.Bootstrap, error) {
+	if err := o.checkNode(); err != nil {
+		return nil, err
+	}
 	host, portStr, err := net.SplitHostPort(o.XDSAddress)
 	if err != nil {
 		return nil, fmt.Errorf("--xds %q is not HOST:PORT", o.XDSAddress)
@@ -123,7 +161,11 @@ func Bootstrap(o BootstrapOptions) (*bootstrap.Bootstrap, error) {
 	return b, nil
 }
 
+// overloadManager is nil, so Envoy runs without one, when maxHeap is 0.
 func overloadManager(maxHeap, maxConns uint64) *overload.OverloadManager {
+	if maxHeap == 0 {
+		return nil
+	}
 	threshold := func(monitor string, v float64) []*overload.Trigger {
 		return []*overload.Trigger{{Name: monitor, TriggerOneof: &overload.Trigger_Threshold{Threshold: &overload.ThresholdTrigger{Value: v}}}}
 	}

@@ -58,3 +58,56 @@ func TestBootstrap(t *testing.T) {
 		t.Error("a bad --xds address was accepted")
 	}
 }
+
+func TestBootstrapRefusesAnonymousNodes(t *testing.T) {
+	tests := []struct {
+		name, id, group, want string
+	}{
+		{"no id", "", "edge", "--node-id is empty"},
+		{"blank id", "  ", "edge", "--node-id is empty"},
+		{"no group", "envoy-1", "", "--node-group is empty"},
+	}
+	for _, tt := range tests {
+		_, err := Bootstrap(BootstrapOptions{NodeID: tt.id, NodeGroup: tt.group, XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1", AdminPort: 9901, MaxHeapBytes: 1 << 30, MaxConnections: 10})
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Envoy refuses CDS and LDS") {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestBootstrapWithoutOverloadManager(t *testing.T) {
+	o := BootstrapOptions{NodeID: "envoy-1", NodeGroup: "edge", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1", AdminPort: 9901}
+	for _, heap := range []uint64{0, 1 << 30} {
+		o.MaxHeapBytes, o.MaxConnections = heap, 100
+		b, err := Bootstrap(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.OverloadManager != nil; got != (heap > 0) {
+			t.Errorf("max heap %d: overload manager present = %v", heap, got)
+		}
+	}
+}
+
+func TestBootstrapWarnsOfExposedAdmin(t *testing.T) {
+	tests := []struct {
+		host string
+		warn bool
+	}{
+		{"127.0.0.1", false},
+		{"127.0.0.2", false},
+		{"::1", false},
+		{"localhost", false},
+		{"0.0.0.0", true},
+		{"::", true},
+		{"10.1.2.3", true},
+		{"envoy.example.com", true},
+		{"", true},
+	}
+	for _, tt := range tests {
+		w := BootstrapOptions{AdminAddress: tt.host, AdminPort: 9901}.Warnings()
+		if got := len(w) == 1 && strings.Contains(w[0], "must not be exposed"); got != tt.warn || (!tt.warn && len(w) != 0) {
+			t.Errorf("admin on %q: warnings %q", tt.host, w)
+		}
+	}
+}

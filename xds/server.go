@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,8 +87,7 @@ func New(opts Options) *Server {
 	s.metrics = newMetrics()
 	s.tracker = newTracker(s)
 	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
-	empty, _ := snapshotOf(Resources{})
-	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, empty.snapshot); err != nil {
+	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, fallbackSnapshot(nil)); err != nil {
 		panic(err) // an empty snapshot is always valid
 	}
 	return s
@@ -175,17 +175,37 @@ func (s *Server) Publish(groups map[string]Resources) error {
 		}
 		s.log.Info("published", "group", name, "version", p.Version)
 	}
+	fallback := fallbackSnapshot(sortedKeys(next))
 	for name := range s.groups {
 		if _, ok := next[name]; !ok {
-			empty, _ := snapshotOf(Resources{})
-			_ = s.cache.SetSnapshot(ctx, name, empty.snapshot)
+			// Its nodes now belong to no group: they get the fallback.
+			_ = s.cache.SetSnapshot(ctx, name, fallback)
 			s.log.Warn("group removed from the mapping; its nodes now get an empty configuration", "group", name)
 		}
 	}
+	// The fallback's version names the groups; nodes holding it are
+	// pushed again only when that list changes.
+	_ = s.cache.SetSnapshot(ctx, FallbackGroup, fallback) // an empty snapshot is always valid
 	s.groups = next
 	s.metrics.groups.Set(float64(len(next)))
 	s.ready.Store(true)
 	return nil
+}
+
+// groupNames lists the groups served, sorted.
+func (s *Server) groupNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return sortedKeys(s.groups)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // groupOf finds the group a node asks for, and whether it is known.

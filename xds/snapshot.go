@@ -3,7 +3,9 @@ package xds
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -43,6 +45,76 @@ func snapshotOf(res Resources) (*published, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// FallbackVersionPrefix starts the version of every type in the fallback
+// snapshot, the empty configuration a node of no known group is served. An
+// empty group and the fallback look alike otherwise; the prefix lets a
+// client (protogate dump, or someone reading Envoy's config_dump) tell them
+// apart. Envoy treats versions as opaque, so it changes nothing for Envoy.
+const FallbackVersionPrefix = "fallback-"
+
+// fallbackListed marks a fallback version that names the known groups.
+const fallbackListed = FallbackVersionPrefix + "groups="
+
+// maxFallbackList bounds the group list carried in the fallback version: it
+// travels with every response to such a node, and a long list is better
+// read on /status.
+const maxFallbackList = 256
+
+// fallbackVersion is the version of the fallback snapshot when the control
+// plane serves groups: "fallback-groups=a,b" (names query-escaped, so any
+// name survives the comma), or "fallback-" and a hash of the list when it
+// is too long. It is deterministic, like every other version here, and it
+// moves only when the set of groups does.
+func fallbackVersion(groups []string) string {
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = url.QueryEscape(g)
+	}
+	sort.Strings(names)
+	list := strings.Join(names, ",")
+	if len(list) <= maxFallbackList {
+		return fallbackListed + list
+	}
+	sum := sha256.Sum256([]byte(list))
+	return FallbackVersionPrefix + hex.EncodeToString(sum[:])[:16]
+}
+
+// FallbackGroups reads a version a client was served. fallback says it is
+// the fallback snapshot's; listed says the version names the groups the
+// control plane has, and groups are those names.
+func FallbackGroups(version string) (groups []string, listed, fallback bool) {
+	if !strings.HasPrefix(version, FallbackVersionPrefix) {
+		return nil, false, false
+	}
+	list, ok := strings.CutPrefix(version, fallbackListed)
+	if !ok {
+		return nil, false, true
+	}
+	groups = []string{}
+	for _, n := range strings.Split(list, ",") {
+		if n == "" {
+			continue
+		}
+		name, err := url.QueryUnescape(n)
+		if err != nil {
+			return nil, false, true
+		}
+		groups = append(groups, name)
+	}
+	return groups, true, true
+}
+
+// fallbackSnapshot is the valid, empty configuration of nodes of no known
+// group, versioned by the groups there are.
+func fallbackSnapshot(groups []string) *cache.Snapshot {
+	v := fallbackVersion(groups)
+	snap := &cache.Snapshot{}
+	for _, typ := range Types {
+		snap.Resources[cache.GetResponseType(typ)] = cache.NewResources(v, nil)
+	}
+	return snap
 }
 
 // nackGuard wraps the snapshot cache where the stock behaviour would push

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,7 +96,7 @@ func (t *tracker) seen(st *streamState, node *core.Node) *NodeStatus {
 		case !changed:
 		case !known:
 			t.s.log.Warn("node asks for a group the mapping does not define; serving it an empty configuration",
-				"node", st.node, "group", group)
+				"node", st.node, "group", group, "groups", strings.Join(t.s.groupNames(), ","))
 		default:
 			t.s.log.Info("node connected", "node", st.node, "group", group, "delta", st.delta)
 		}

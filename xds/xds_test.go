@@ -3,6 +3,8 @@ package xds_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -252,10 +254,106 @@ func TestGroupsAndFallback(t *testing.T) {
 		}
 	}
 	routes := p.srv.Status().Groups["edge"].Types[resource.RouteType]
-	p.waitNode(t, "node-nobody-knows", func(n xds.NodeStatus) bool { return n.Fallback })
+	// /status and the versions agree: a fallback node holds a fallback
+	// version, a group's node never does.
+	p.waitNode(t, "node-nobody-knows", func(n xds.NodeStatus) bool {
+		return n.Fallback && strings.HasPrefix(n.LastACK[resource.RouteType].Version, xds.FallbackVersionPrefix)
+	})
+	if strings.HasPrefix(routes, xds.FallbackVersionPrefix) {
+		t.Errorf("group edge is served a fallback version %s", routes)
+	}
 	p.waitNode(t, "node-edge", func(n xds.NodeStatus) bool {
 		return !n.Fallback && n.LastACK[resource.RouteType].Version == routes
 	})
+}
+
+// TestDumpKnowsTheFallback: Dump tells a node of no group from a group
+// that serves nothing of a type, and names the groups there are, also
+// after a reload changes them.
+func TestDumpKnowsTheFallback(t *testing.T) {
+	path := mappingFile(t, mapping)
+	p := start(t, "127.0.0.1:0", path)
+	dump := func(group string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := xds.Dump(ctx, p.srv.XDSAddr(), &core.Node{Id: "dump-" + group, Cluster: group}, xds.Types)
+		return err
+	}
+	// rpc has no routes: an empty RDS answer, but a real group.
+	if err := dump("rpc"); err != nil {
+		t.Fatalf("dump of group rpc: %v", err)
+	}
+	tests := []struct {
+		mapping string
+		want    []string
+	}{
+		{mapping, []string{"edge", "rpc"}},
+		{strings.Replace(mapping, "    - { name: rpc, listeners: [ rpc ] }",
+			"    - { name: rpc, listeners: [ rpc ] }\n    - { name: spare, listeners: [ ] }", 1), []string{"edge", "rpc", "spare"}},
+	}
+	for i, tt := range tests {
+		if i > 0 {
+			writeFile(t, path, tt.mapping)
+			p.waitGroups(t, len(tt.want))
+		}
+		err := dump("nobody-knows")
+		var unknown *xds.UnknownGroupError
+		if !errors.As(err, &unknown) || !unknown.Listed || !slices.Equal(unknown.Groups, tt.want) || unknown.Group != "nobody-knows" {
+			t.Fatalf("dump of an unknown group: %v (%+v), want groups %v", err, unknown, tt.want)
+		}
+	}
+}
+
+// waitGroups waits until n groups are published.
+func (p *plane) waitGroups(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(p.srv.Status().Groups) == n {
+			return
+		}
+	}
+	t.Fatalf("never published %d groups: %+v", n, p.srv.Status().LastReload)
+}
+
+func TestFallbackGroups(t *testing.T) {
+	tests := []struct {
+		version          string
+		groups           []string
+		listed, fallback bool
+	}{
+		{"0123456789abcdef", nil, false, false},
+		{"", nil, false, false},
+		{"fallback-groups=", []string{}, true, true},
+		{"fallback-groups=edge,rpc", []string{"edge", "rpc"}, true, true},
+		{"fallback-groups=a+b%2Cc,edge", []string{"a b,c", "edge"}, true, true},
+		{"fallback-0123456789abcdef", nil, false, true},
+		{"fallback-groups=%zz", nil, false, true},
+	}
+	for _, tt := range tests {
+		groups, listed, fallback := xds.FallbackGroups(tt.version)
+		if !slices.Equal(groups, tt.groups) || listed != tt.listed || fallback != tt.fallback || (groups == nil) != (tt.groups == nil) {
+			t.Errorf("FallbackGroups(%q) = %q %v %v, want %q %v %v", tt.version, groups, listed, fallback, tt.groups, tt.listed, tt.fallback)
+		}
+	}
+}
+
+// TestFallbackVersionOfManyGroups: a list too long to send with every
+// response becomes a hash, and Dump still says the group is unknown.
+func TestFallbackVersionOfManyGroups(t *testing.T) {
+	body := mapping
+	var extra strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&extra, "    - { name: group-with-a-long-name-%02d, listeners: [ ] }\n", i)
+	}
+	body = strings.Replace(body, "    - { name: rpc, listeners: [ rpc ] }\n", "    - { name: rpc, listeners: [ rpc ] }\n"+extra.String(), 1)
+	p := start(t, "127.0.0.1:0", mappingFile(t, body))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := xds.Dump(ctx, p.srv.XDSAddr(), &core.Node{Id: "n", Cluster: "nope"}, []resource.Type{resource.ListenerType})
+	var unknown *xds.UnknownGroupError
+	if !errors.As(err, &unknown) || unknown.Listed || !strings.Contains(err.Error(), "its /status shows them") {
+		t.Fatalf("got %v", err)
+	}
 }
 
 // waitNode waits for /status to show a node in the wanted state; ACKs are

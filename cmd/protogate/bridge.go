@@ -28,7 +28,7 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 		Example: `  go run ./examples/dubbo-provider &
   protogate bridge -c examples/mappings/dubbo.yaml
   protogate bridge -c examples/mappings/nats.yaml
-  protogate bridge -c /etc/protogate/ --address 0.0.0.0:8081`,
+  protogate bridge -c /etc/protogate/ --bridge-address 0.0.0.0:8081`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := loggerFrom(cmd)
@@ -79,7 +79,9 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
-	cmd.Flags().StringVar(&address, "address", "", "listen address (default: bridge.address of the mapping)")
+	cmd.Flags().StringVar(&address, "bridge-address", "", "listen address "+mappingDefault("bridge.address"))
+	// run spells it --bridge-address; the old spelling still works.
+	aliasFlags(cmd, map[string]string{"address": "bridge-address"})
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -56,8 +56,8 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
-	cmd.Flags().StringVar(&xdsAddr, "xds-address", "", "ADS listen address (default: xds.address of the mapping)")
-	cmd.Flags().StringVar(&adminAddr, "admin-address", "", "admin listen address (default: xds.admin_address of the mapping)")
+	cmd.Flags().StringVar(&xdsAddr, "xds-address", "", "ADS listen address "+mappingDefault("xds.address"))
+	cmd.Flags().StringVar(&adminAddr, "admin-address", "", "admin listen address "+mappingDefault("xds.admin_address"))
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
@@ -29,29 +29,35 @@ var kindTypes = map[string]resource.Type{
 }
 
 func newDumpCmd() *cobra.Command {
-	var addr, nodeID, group, kind, format string
+	var addr, nodeID, group, metadataKey, kind, format string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "dump --xds ADDR --node-id ID --node-group G",
 		Short: "Ask a running control plane, as an Envoy would, what it serves a node",
 		Long: `dump connects to a control plane with go-control-plane's ADS client as the given node,
-receives and ACKs each resource type, and prints what it got in the same form as translate.`,
+receives and ACKs each resource type, and prints what it got in the same form as translate.
+A group the control plane does not know is an error (it would serve such a node an empty
+configuration), naming the groups it has.`,
 		Example: `  protogate dump --xds 127.0.0.1:18000 --node-id envoy-1 --node-group edge
   protogate dump --xds 127.0.0.1:18000 --node-id envoy-1 --node-group edge --type route -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			kinds, err := kindsOf(kind)
+			if err == nil {
+				err = checkOutput(format)
+			}
+			if err != nil {
+				return usageError{cmd, err}
+			}
 			var types []resource.Type
 			for _, k := range translator.Kinds {
-				if kind == "all" || kind == k {
+				if kinds == nil || k == kind {
 					types = append(types, kindTypes[k])
 				}
 			}
-			if len(types) == 0 {
-				return fmt.Errorf("--type %q: use one of %s or all", kind, strings.Join(translator.Kinds, ", "))
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			got, err := xds.Dump(ctx, addr, &core.Node{Id: nodeID, Cluster: group}, types)
+			got, err := xds.Dump(ctx, addr, dumpNode(nodeID, group, metadataKey), types)
 			if err != nil {
 				return err
 			}
@@ -75,10 +81,6 @@ receives and ACKs each resource type, and prints what it got in the same form as
 				}
 			}
 			sortGroup(&g)
-			var kinds []string
-			if kind != "all" {
-				kinds = []string{kind}
-			}
 			out, err := translator.Render(&translator.Result{Groups: []translator.Group{g}}, nil, kinds, format)
 			if err != nil {
 				return err
@@ -91,12 +93,23 @@ receives and ACKs each resource type, and prints what it got in the same form as
 	f.StringVar(&addr, "xds", "127.0.0.1:18000", "HOST:PORT of the control plane")
 	f.StringVar(&nodeID, "node-id", "", "the node id to ask as (required)")
 	f.StringVar(&group, "node-group", "", "the node group, sent as node.cluster (required)")
+	f.StringVar(&metadataKey, "group-metadata-key", "", "also send the group under this node metadata key (as xds.group_metadata_key)")
 	f.StringVar(&kind, "type", "all", "listener, route, cluster, endpoint or all")
 	f.StringVarP(&format, "output", "o", "yaml", "yaml or json")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	_ = cmd.MarkFlagRequired("node-id")
 	_ = cmd.MarkFlagRequired("node-group")
 	return cmd
+}
+
+// dumpNode is the node dump asks as, the group placed as bootstrap places
+// it for Envoy.
+func dumpNode(id, group, metadataKey string) *core.Node {
+	n := &core.Node{Id: id, Cluster: group}
+	if metadataKey != "" {
+		n.Metadata = &structpb.Struct{Fields: map[string]*structpb.Value{metadataKey: structpb.NewStringValue(group)}}
+	}
+	return n
 }
 
 func unpack(a *anypb.Any) (proto.Message, error) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -105,9 +106,9 @@ NATS server with JetStream, for development only.`,
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
-	cmd.Flags().StringVar(&xdsAddr, "xds-address", "", "ADS listen address (default: xds.address)")
-	cmd.Flags().StringVar(&adminAddr, "admin-address", "", "admin listen address (default: xds.admin_address)")
-	cmd.Flags().StringVar(&bridgeAddr, "bridge-address", "", "where the bridges serve routes directly (default: bridge.address)")
+	cmd.Flags().StringVar(&xdsAddr, "xds-address", "", "ADS listen address "+mappingDefault("xds.address"))
+	cmd.Flags().StringVar(&adminAddr, "admin-address", "", "admin listen address "+mappingDefault("xds.admin_address"))
+	cmd.Flags().StringVar(&bridgeAddr, "bridge-address", "", "where the bridges serve routes directly "+mappingDefault("bridge.address"))
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -156,8 +157,48 @@ func printRoutes(cmd *cobra.Command, cfg *config.Config, bridgeAddr, xdsAddr, ad
 			fmt.Fprintf(out, "  %-11s http://%s%s  →  %s\n", methods, bridgeAddr, path, target)
 		}
 	}
-	fmt.Fprintf(out, "\nEnvoy: protogate bootstrap --node-id envoy-1 --node-group %s --xds %s > envoy.yaml && envoy -c envoy.yaml\n",
-		cfg.XDS.Groups[0].Name, xdsAddr)
+	fmt.Fprintf(out, "\nEnvoy, where it is installed: %s bootstrap --node-id envoy-1 --node-group %s --xds %s > envoy.yaml && envoy -c envoy.yaml\n",
+		selfPath(), cfg.XDS.Groups[0].Name, xdsAddr)
 	fmt.Fprintf(out, "Status: curl -s http://%s/status\n", adminAddr)
 	fmt.Fprintf(out, "Edit the mapping and save: the change is checked, then served by Envoy and the bridges together.\n\n")
+}
+
+// selfPath is how to run this binary from the working directory: a bare
+// "protogate" is usually not on PATH when it was built into bin/.
+func selfPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "protogate"
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return shellWord(exe)
+	}
+	// The kernel reports exe with symlinks resolved; resolve wd alike.
+	if real, err := filepath.EvalSymlinks(wd); err == nil {
+		wd = real
+	}
+	return shellWord(shownPath(exe, wd))
+}
+
+// shownPath is exe relative to wd when it lies under wd, else absolute.
+func shownPath(exe, wd string) string {
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return exe
+	}
+	if !strings.ContainsRune(rel, filepath.Separator) {
+		return "." + string(filepath.Separator) + rel // a bare name would be looked up on PATH
+	}
+	return rel
+}
+
+// shellWord quotes a path for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/protogate/protogate/config"
@@ -26,13 +23,20 @@ func newTranslateCmd() *cobra.Command {
 		Short: "Print the Envoy resources a mapping produces",
 		Long: `translate loads and validates a mapping, translates it exactly as the control plane does,
 and prints each node group's listeners, routes, clusters and endpoints as Envoy's own JSON
-(with @type), in YAML or JSON. Nothing is started. --as-bootstrap prints one group as a
+(with @type, and snake_case field names as in Envoy's documentation), in YAML or JSON. Nothing is started. --as-bootstrap prints one group as a
 static Envoy bootstrap (routes inlined, endpoints assigned) for envoy --mode validate.`,
 		Example: `  protogate translate -c examples/mappings/mixed.yaml
   protogate translate -c examples/mappings/mixed.yaml --node-group edge --type route -o json
   protogate translate -c examples/mappings/dubbo.yaml --as-bootstrap > envoy.yaml && envoy --mode validate -c envoy.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			kinds, err := kindsOf(kind)
+			if err == nil {
+				err = checkOutput(format)
+			}
+			if err != nil {
+				return usageError{cmd, err}
+			}
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
 				return err
@@ -43,17 +47,13 @@ static Envoy bootstrap (routes inlined, endpoints assigned) for envoy --mode val
 			}
 			var groups []string
 			if group != "" {
+				if res.Group(group) == nil {
+					return noGroupError(res, group)
+				}
 				groups = []string{group}
 			}
 			if asBootstrap {
 				return printBootstrap(cmd, res, group, format)
-			}
-			var kinds []string
-			if kind != "all" {
-				if !slices.Contains(translator.Kinds, kind) {
-					return fmt.Errorf("--type %q: use one of %s or all", kind, strings.Join(translator.Kinds, ", "))
-				}
-				kinds = []string{kind}
 			}
 			out, err := translator.Render(res, groups, kinds, format)
 			if err != nil {
@@ -75,17 +75,13 @@ static Envoy bootstrap (routes inlined, endpoints assigned) for envoy --mode val
 func printBootstrap(cmd *cobra.Command, res *translator.Result, group, format string) error {
 	if group == "" {
 		if len(res.Groups) != 1 {
-			names := make([]string, len(res.Groups))
-			for i, g := range res.Groups {
-				names[i] = g.Name
-			}
-			return fmt.Errorf("--as-bootstrap needs --node-group: the mapping has groups %s", strings.Join(names, ", "))
+			return fmt.Errorf("--as-bootstrap needs --node-group: the mapping has groups %s", strings.Join(translator.GroupNames(res), ", "))
 		}
 		group = res.Groups[0].Name
 	}
 	g := res.Group(group)
 	if g == nil {
-		return fmt.Errorf("no node group named %q", group)
+		return noGroupError(res, group)
 	}
 	b, err := translator.StaticBootstrap(g, "127.0.0.1", 9901)
 	if err != nil {
@@ -94,17 +90,37 @@ func printBootstrap(cmd *cobra.Command, res *translator.Result, group, format st
 	return printMessage(cmd, b, format)
 }
 
+// kindsOf reads --type: nil for all kinds.
+func kindsOf(kind string) ([]string, error) {
+	if kind == "all" {
+		return nil, nil
+	}
+	if !slices.Contains(translator.Kinds, kind) {
+		return nil, fmt.Errorf("--type %q: use one of %s or all", kind, strings.Join(translator.Kinds, ", "))
+	}
+	return []string{kind}, nil
+}
+
+// checkOutput reads -o before any work is done.
+func checkOutput(format string) error {
+	if format != "yaml" && format != "json" {
+		return fmt.Errorf("--output %q: use yaml or json", format)
+	}
+	return nil
+}
+
+// noGroupError names the groups a mapping has when asked for another.
+func noGroupError(res *translator.Result, group string) error {
+	return fmt.Errorf("--node-group: the mapping has no node group %q (groups: %s)", group, strings.Join(translator.GroupNames(res), ", "))
+}
+
 // printMessage prints a message as Envoy's JSON, in YAML or JSON.
 func printMessage(cmd *cobra.Command, m proto.Message, format string) error {
-	raw, err := protojson.Marshal(m)
+	js, err := translator.MessageJSON(m)
 	if err != nil {
 		return err
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return err
-	}
-	out, err := translator.Format(compact.Bytes(), format)
+	out, err := translator.Format(js, format)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 
@@ -28,6 +29,12 @@ func versionString() string {
 	return v
 }
 
+// versionLine is what both `protogate version` and `protogate --version`
+// print.
+func versionLine() string {
+	return fmt.Sprintf("protogate %s %s %s/%s", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
@@ -35,7 +42,7 @@ func newVersionCmd() *cobra.Command {
 		Example: "  protogate version",
 		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			cmd.Printf("protogate %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			cmd.Println(versionLine())
 		},
 	}
 }
