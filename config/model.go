@@ -120,13 +120,15 @@ const (
 
 // NATSTarget is a NATS publish or request made by the bridge.
 type NATSTarget struct {
-	Upstream          string   `json:"upstream" required:"true" doc:"The NATS upstream (upstreams.nats[].name)." example:"events"`
-	Subject           string   `json:"subject" required:"true" doc:"The subject template. Literal tokens, and {var} tokens filled from the path ({var}), the query ({query.NAME}) or a header ({header.NAME}); a variable fills a whole token; the first token is literal and never a system prefix." example:"orders.{region}.created"`
-	Mode              string   `json:"mode" default:"jetstream" enum:"jetstream,core,request" doc:"jetstream: publish and answer 201 after the stream's ack; core: fire-and-forget (at most once), 202; request: NATS request-reply, the reply becomes the response."`
-	Timeout           Duration `json:"timeout" default:"2s" min:"1ms" max:"5m" doc:"How long to wait for the ack or the reply."`
-	IdempotencyHeader string   `json:"idempotency_header" default:"Idempotency-Key" format:"header" doc:"jetstream: the request header whose value becomes Nats-Msg-Id for de-duplication."`
-	Headers           []string `json:"headers" format:"header" doc:"Request headers copied to the NATS message (Content-Type always is)." example:"[x-tenant]"`
-	ReplyHeaders      []string `json:"reply_headers" format:"header" doc:"request mode: reply headers copied to the HTTP response." example:"[x-result]"`
+	Upstream           string   `json:"upstream" required:"true" doc:"The NATS upstream (upstreams.nats[].name)." example:"events"`
+	Subject            string   `json:"subject" required:"true" doc:"The subject template. Literal tokens, and {var} tokens filled from the path ({var}), the query ({query.NAME}) or a header ({header.NAME}); a variable fills a whole token; the first token is literal and never a system prefix." example:"orders.{region}.created"`
+	Mode               string   `json:"mode" default:"jetstream" enum:"jetstream,core,request" doc:"jetstream: publish and answer 201 after the stream's ack; core: fire-and-forget (at most once), 202; request: NATS request-reply, the reply becomes the response."`
+	Timeout            Duration `json:"timeout" default:"2s" min:"1ms" max:"5m" doc:"How long to wait for the ack or the reply."`
+	IdempotencyHeader  string   `json:"idempotency_header" default:"Idempotency-Key" format:"header" doc:"jetstream: the request header whose value becomes Nats-Msg-Id for de-duplication."`
+	Headers            []string `json:"headers" format:"header" doc:"Request headers copied to the NATS message (Content-Type always is)." example:"[x-tenant]"`
+	ReplyHeaders       []string `json:"reply_headers" format:"header" doc:"request mode: reply headers copied to the HTTP response." example:"[x-result]"`
+	MaxTokenLength     int      `json:"max_token_length" default:"128" min:"1" max:"1024" doc:"The longest value a subject variable may take, in bytes (after URL-decoding); longer is a 400 and nothing is sent."`
+	ForwardCredentials []string `json:"forward_credentials" format:"header" doc:"Credential headers (Authorization, Cookie) the mapping means to copy to the message, in headers or as idempotency_header. Dangerous: every subscriber of the subject, and the stream's storage, then hold the caller's credentials; list one only for a consumer that must check the caller itself." example:"[authorization]"`
 }
 
 // HTTPTarget proxies to a plain HTTP upstream.
@@ -174,7 +176,10 @@ type NATSUpstream struct {
 	TLS            *TLS     `json:"tls" doc:"TLS to the servers."`
 	ConnectTimeout Duration `json:"connect_timeout" default:"2s" min:"1ms" max:"1m" doc:"Timeout of one connection attempt."`
 	ReconnectWait  Duration `json:"reconnect_wait" default:"2s" min:"10ms" max:"1m" doc:"Base wait between reconnect attempts (with jitter; reconnects never stop)."`
-	Provision      bool     `json:"provision" default:"false" doc:"Create or update the streams below at start; off means they must exist."`
+	Provision      bool     `json:"provision" default:"false" doc:"Create the streams below when they are missing, at start and on every reconnect; an existing stream is left as it is unless update_streams is set. Off: they must exist."`
+	UpdateStreams  bool     `json:"update_streams" default:"false" doc:"With provision: also update an existing stream whose subjects, storage, replicas or duplicate window differ from these, logging each difference applied. Off: an operator's changes to an existing stream are kept."`
+	MaxReconnects  int      `json:"max_reconnects" default:"-1" min:"-1" max:"1000000" doc:"Reconnect attempts after which the NATS client gives a connection up (-1: never). A connection given up on, for this or any other reason, is replaced with backoff."`
+	MaxControlLine Size     `json:"max_control_line" default:"4KiB" min:"256" max:"1MiB" doc:"The server's max_control_line (nats-server's default is 4KiB). A subject or header set that would exceed it is refused with a 400 before sending, since the server would close the connection."`
 	Streams        []Stream `json:"streams" doc:"JetStream streams this upstream expects (created only with provision)."`
 }
 
@@ -259,6 +264,9 @@ type Bridge struct {
 	MaxBodySize       Size             `json:"max_body_size" default:"1MiB" min:"1" max:"64MiB" env:"true" doc:"The default per-route body limit."`
 	MaxJSONDepth      int              `json:"max_json_depth" default:"32" min:"1" max:"1000" env:"true" doc:"The deepest nesting accepted in a JSON body."`
 	ConnectTimeout    Duration         `json:"connect_timeout" default:"1s" min:"1ms" max:"1m" env:"true" doc:"Envoy's connect timeout to the bridges."`
+	BodyTimeout       Duration         `json:"body_timeout" default:"10s" min:"100ms" max:"1h" env:"true" doc:"The longest a request body may take to arrive once its headers are read; a slower one is a 408."`
+	MaxConnections    int              `json:"max_connections" restart:"true" default:"1024" min:"1" max:"1000000" env:"true" doc:"Client connections the bridge keeps open at most; one more is answered 503 with Retry-After and closed."`
+	MaxInFlight       int              `json:"max_in_flight" default:"256" min:"1" max:"100000" env:"true" doc:"Requests the bridge serves at once (sized for one core); one more is answered 503 with Retry-After at once."`
 	HealthCheck       HealthCheck      `json:"health_check" doc:"Envoy's active health check of the bridges (path /healthz)."`
 	CircuitBreakers   *CircuitBreakers `json:"circuit_breakers" doc:"Envoy's limits towards the bridges."`
 }

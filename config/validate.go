@@ -44,6 +44,9 @@ func validate(cfg *Config) Problems {
 var hopByHop = []string{"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 	"te", "trailer", "transfer-encoding", "upgrade", "proxy-connection", "host", "content-length"}
 
+// credentialHeaders carry a caller's credentials.
+var credentialHeaders = []string{"authorization", "cookie", "proxy-authorization"}
+
 // reservedAttachments are Dubbo attachment keys the bridge itself sets.
 var reservedAttachments = []string{"generic", "path", "interface", "version", "group", "timeout",
 	"token", "dubbo", "application", "async", "side", "remote.application"}
@@ -551,6 +554,21 @@ func (v *validator) paramSource(from string, tpl *PathTemplate, p string) {
 }
 
 // headerNotReserved refuses headers the client does not own.
+// natsHeaderCopy refuses client headers that must not reach a NATS
+// message: NATS and JetStream control headers (the bridge sets those from
+// its own fields only), and credentials the mapping did not mean to forward.
+func (v *validator) natsHeaderCopy(h string, n *NATSTarget, p string) {
+	lower := strings.ToLower(h)
+	switch {
+	case slices.Contains(hopByHop, lower):
+		// already refused as hop-by-hop
+	case strings.HasPrefix(lower, "nats-"):
+		v.add(p, "%s would be a NATS control header; only the bridge sets those (idempotency_header sets Nats-Msg-Id)", h)
+	case slices.Contains(credentialHeaders, lower) && !slices.ContainsFunc(n.ForwardCredentials, func(f string) bool { return strings.EqualFold(f, h) }):
+		v.add(p, "%s carries the caller's credentials; every subscriber would see them (list it under forward_credentials if that is meant)", h)
+	}
+}
+
 func (v *validator) headerNotReserved(h, p string) {
 	switch {
 	case h == "":
@@ -590,6 +608,16 @@ func (v *validator) natsTarget(n *NATSTarget, tpl *PathTemplate, p string) {
 	}
 	for i, h := range n.Headers {
 		v.headerNotReserved(h, index(p+".headers", i))
+		v.natsHeaderCopy(h, n, index(p+".headers", i))
+	}
+	if n.Mode == NATSModeJetStream {
+		v.headerNotReserved(n.IdempotencyHeader, p+".idempotency_header")
+		v.natsHeaderCopy(n.IdempotencyHeader, n, p+".idempotency_header")
+	}
+	for i, h := range n.ForwardCredentials {
+		if !slices.Contains(credentialHeaders, strings.ToLower(h)) {
+			v.add(index(p+".forward_credentials", i), "%s is not a credential header (%s)", h, strings.Join(credentialHeaders, ", "))
+		}
 	}
 	for i, h := range n.ReplyHeaders {
 		v.headerNotReserved(h, index(p+".reply_headers", i))
