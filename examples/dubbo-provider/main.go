@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -27,13 +28,14 @@ import (
 	// dubbo-go wires its protocols, filters and registries through these
 	// side effects; a trimmed set leaves a nil invoker at call time.
 	_ "dubbo.apache.org/dubbo-go/v3/imports"
-	"dubbo.apache.org/dubbo-go/v3/logger"
 	"dubbo.apache.org/dubbo-go/v3/protocol"
 	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
 	"dubbo.apache.org/dubbo-go/v3/registry"
 	"dubbo.apache.org/dubbo-go/v3/server"
 	hessian "github.com/apache/dubbo-go-hessian2"
 	gxbig "github.com/dubbogo/gost/math/big"
+
+	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 )
 
 // Address is com.example.Address.
@@ -230,53 +232,61 @@ func (s *UserService) Slow(_ context.Context, ms int64) (string, error) {
 }
 
 func main() {
-	dubboPort := flag.Int("dubbo-port", 20880, "dubbo protocol port (0: off)")
-	triplePort := flag.Int("triple-port", 20881, "triple protocol port (0: off)")
-	metadataPort := flag.Int("metadata-port", 20882, "metadata service port (kept apart from the service ports)")
+	dubboPort := flag.Int("dubbo-port", 20880, "dubbo protocol port on 127.0.0.1 (0: off)")
+	triplePort := flag.Int("triple-port", 20881, "triple protocol port on 127.0.0.1 (0: off)")
+	flag.Int("metadata-port", 20882, "ignored: no metadata service is exported (dubbo-go would bind it on every interface); "+
+		"metadata goes to the registry")
 	zk := flag.String("zk", "", "ZooKeeper address to register in (empty: no registry)")
 	registration := flag.String("registration", "interface", "interface or application registration")
+	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 
+	logger, err := newLogger(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := serve(logger, *dubboPort, *triplePort, *zk, *registration); err != nil {
+		logger.Error("the example provider stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newLogger logs as protogate does: slog text lines on stderr, no colours.
+// The standard library's logger (net/http's HTTP/2 server under triple
+// prints two lines per call through it) goes there too, at DEBUG.
+func newLogger(level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("-log-level %q: use debug, info, warn or error", level)
+	}
+	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})
+	log.SetFlags(0)
+	log.SetOutput(slog.NewLogLogger(h, slog.LevelDebug).Writer())
+	return slog.New(h), nil
+}
+
+// serve runs the provider until SIGINT or SIGTERM. Every port it opens is on
+// 127.0.0.1: the protocols bind it explicitly, and the metadata service,
+// which dubbo-go binds on every interface, is not exported (remote
+// metadata: with a registry, metadata goes there).
+func serve(logger *slog.Logger, dubboPort, triplePort int, zk, registration string) error {
 	hessian.RegisterPOJO(&User{})
 	hessian.RegisterPOJO(&Address{})
-
-	opts := []dubbo.InstanceOption{
-		dubbo.WithName("protogate-example-provider"),
-		dubbo.WithLogger(logger.WithLevel("warn")),
-		// Shut down when this program says so, not from dubbo-go's own
-		// signal handler (which exits the process).
-		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
-		dubbo.WithMetadataServicePort(*metadataPort),
-	}
-	if *dubboPort > 0 {
-		opts = append(opts, dubbo.WithProtocol(protocol.WithID("dubbo"), protocol.WithDubbo(), protocol.WithIp("127.0.0.1"), protocol.WithPort(*dubboPort)))
-	}
-	if *triplePort > 0 {
-		opts = append(opts, dubbo.WithProtocol(protocol.WithID("tri"), protocol.WithTriple(), protocol.WithIp("127.0.0.1"), protocol.WithPort(*triplePort)))
-	}
-	if *zk != "" {
-		reg := []registry.Option{registry.WithZookeeper(), registry.WithAddress(*zk), registry.WithTimeout(5 * time.Second)}
-		if *registration == "application" {
-			reg = append(reg, registry.WithRegisterService())
-		} else {
-			reg = append(reg, registry.WithRegisterInterface())
-		}
-		opts = append(opts, dubbo.WithRegistry(reg...))
-	}
-	ins, err := dubbo.NewInstance(opts...)
+	ins, err := dubbo.NewInstance(instanceOptions(logger, dubboPort, triplePort, zk, registration)...)
 	if err != nil {
-		log.Fatal(err)
+		return fmt.Errorf("dubbo-go instance: %w", err)
 	}
 	srv, err := ins.NewServer()
 	if err != nil {
-		log.Fatal(err)
+		return fmt.Errorf("dubbo-go server: %w", err)
 	}
 	svcOpts := []server.ServiceOption{server.WithInterface("com.example.UserService"), server.WithSerialization("hessian2")}
-	if *zk == "" {
+	if zk == "" {
 		svcOpts = append(svcOpts, server.WithNotRegister())
 	}
 	if err := srv.RegisterService(&UserService{}, svcOpts...); err != nil {
-		log.Fatal(err)
+		return fmt.Errorf("registering com.example.UserService: %w", err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()
@@ -284,10 +294,40 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
 	case err := <-errc:
-		log.Fatal(err)
+		return fmt.Errorf("serving: %w", err)
 	case <-time.After(time.Second):
-		fmt.Println("provider ready")
+		// Tests and make run wait for this line on stdout.
+		fmt.Printf("provider ready (dubbo port %d, triple port %d, on 127.0.0.1)\n", dubboPort, triplePort)
 	}
 	<-sig
-	os.Exit(0)
+	return nil
+}
+
+// instanceOptions are the dubbo-go settings: protocols on 127.0.0.1, no
+// metadata service, the registry when asked, logs through logger.
+func instanceOptions(logger *slog.Logger, dubboPort, triplePort int, zk, registration string) []dubbo.InstanceOption {
+	opts := []dubbo.InstanceOption{
+		dubbo.WithName("protogate-example-provider"),
+		dubboproto.LoggerOption(logger),
+		// Shut down when this program says so, not from dubbo-go's own
+		// signal handler (which exits the process).
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
+		dubbo.WithRemoteMetadata(),
+	}
+	if dubboPort > 0 {
+		opts = append(opts, dubbo.WithProtocol(protocol.WithID("dubbo"), protocol.WithDubbo(), protocol.WithIp("127.0.0.1"), protocol.WithPort(dubboPort)))
+	}
+	if triplePort > 0 {
+		opts = append(opts, dubbo.WithProtocol(protocol.WithID("tri"), protocol.WithTriple(), protocol.WithIp("127.0.0.1"), protocol.WithPort(triplePort)))
+	}
+	if zk != "" {
+		reg := []registry.Option{registry.WithZookeeper(), registry.WithAddress(zk), registry.WithTimeout(5 * time.Second)}
+		if registration == "application" {
+			reg = append(reg, registry.WithRegisterService())
+		} else {
+			reg = append(reg, registry.WithRegisterInterface())
+		}
+		opts = append(opts, dubbo.WithRegistry(reg...))
+	}
+	return opts
 }

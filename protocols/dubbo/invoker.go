@@ -19,7 +19,6 @@ import (
 	// dubbo-go wires protocols, filters, clusters and registries through
 	// these side effects; a trimmed set leaves a nil invoker at call time.
 	_ "dubbo.apache.org/dubbo-go/v3/imports"
-	"dubbo.apache.org/dubbo-go/v3/logger"
 	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
 	"dubbo.apache.org/dubbo-go/v3/registry"
 	hessian "github.com/apache/dubbo-go-hessian2"
@@ -77,10 +76,11 @@ type refKey struct {
 // Invoker makes generic calls, holding one reference per refKey, created on
 // first use and reused by every request after.
 type Invoker struct {
-	log  *slog.Logger
-	ins  *dubbo.Instance
-	mu   sync.Mutex
-	refs map[refKey]*reference
+	log    *slog.Logger
+	ins    *dubbo.Instance
+	mu     sync.Mutex
+	refs   map[refKey]*reference
+	health *health
 }
 
 type reference struct {
@@ -97,12 +97,15 @@ var (
 	instanceErr  error
 )
 
-// NewInvoker returns an invoker on the process's dubbo-go instance.
+// NewInvoker returns an invoker on the process's dubbo-go instance. What
+// dubbo-go itself prints goes to log too (its loggers are process-wide: to
+// the log of the latest invoker).
 func NewInvoker(log *slog.Logger) (*Invoker, error) {
+	SetLogger(log)
 	instanceOnce.Do(func() {
 		instance, instanceErr = dubbo.NewInstance(
 			dubbo.WithName("protogate-bridge"),
-			dubbo.WithLogger(logger.WithLevel("warn")),
+			LoggerOption(log),
 			// dubbo-go's own signal handler would exit the process; the
 			// bridge shuts down on its own terms.
 			dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
@@ -111,12 +114,23 @@ func NewInvoker(log *slog.Logger) (*Invoker, error) {
 	if instanceErr != nil {
 		return nil, fmt.Errorf("dubbo-go: %w", instanceErr)
 	}
-	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}}, nil
+	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}, health: newHealth(log)}, nil
 }
 
 // Invoke calls the method and returns the provider's result as dubbo-go
-// decoded it.
+// decoded it. A failed call is logged at DEBUG only: the upstream going
+// away and coming back is logged once each way, whatever the calls.
 func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
+	v, err := inv.invoke(ctx, c)
+	if err != nil {
+		inv.log.Debug("dubbo call failed", "upstream", c.Upstream.Name, "service", c.Service,
+			"method", c.Method, "err", err)
+	}
+	inv.health.observe(c, err)
+	return v, err
+}
+
+func (inv *Invoker) invoke(ctx context.Context, c *Call) (any, error) {
 	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group}
 	inv.mu.Lock()
 	ref, ok := inv.refs[key]
@@ -148,18 +162,37 @@ func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	var err error
-	for attempt := 0; attempt <= c.Retries; attempt++ {
-		var v any
-		v, err = call(ctx, ref.svc, c.Method, c.Types, args)
-		// Only a call that never reached a provider is retried, and only
-		// for methods the mapping marks idempotent (Retries is 0 otherwise).
-		if err == nil || !errors.Is(err, ErrNoProvider) || ctx.Err() != nil {
+	retries, unsent := 0, 0
+	for {
+		v, err := call(ctx, ref.svc, c.Method, c.Types, args)
+		switch {
+		case err == nil, ctx.Err() != nil:
+			return v, err
+		case errors.Is(err, errNotSent) && unsent < maxUnsentRetries:
+			// The request never left this process (a connection that died
+			// is still in getty's pool until it has reconnected every other
+			// one, seconds after a provider restart): another connection
+			// is tried, whatever the method.
+			unsent++
+		case errors.Is(err, ErrNoProvider) && retries < c.Retries:
+			// Only a call that never reached a provider is retried, and
+			// only for methods the mapping marks idempotent (Retries is 0
+			// otherwise).
+			retries++
+		default:
 			return v, err
 		}
 	}
-	return nil, err
 }
+
+// errNotSent marks a failure that happened before the request was written:
+// getty refuses to write to a closed session.
+var errNotSent = errors.New("the request was not sent")
+
+// maxUnsentRetries bounds the retries of requests that were never sent;
+// getty picks a connection at random, so a few attempts find a live one,
+// and each costs no more than a lookup while none is live.
+const maxUnsentRetries = 8
 
 // call runs one invocation, bounded by ctx even if dubbo-go is not.
 func call(ctx context.Context, svc *generic.GenericService, method string, types []string, args []hessian.Object) (any, error) {
@@ -285,8 +318,10 @@ func classify(err error) error {
 	msg := err.Error()
 	lower := strings.ToLower(msg)
 	switch {
+	case strings.Contains(lower, "session already closed"):
+		return fmt.Errorf("%w: %w: %s", ErrNoProvider, errNotSent, msg)
 	case strings.Contains(lower, "no provider"), strings.Contains(lower, "connection refused"),
-		strings.Contains(lower, "session already closed"), strings.Contains(lower, "no available"),
+		strings.Contains(lower, "no available"),
 		strings.Contains(lower, "unavailable"):
 		return fmt.Errorf("%w: %s", ErrNoProvider, msg)
 	case strings.Contains(lower, "timeout"), strings.Contains(lower, "deadline exceeded"):
@@ -298,4 +333,118 @@ func classify(err error) error {
 	}
 	// Over triple the exception class is lost; the message remains.
 	return &ProviderError{Message: msg}
+}
+
+// health follows whether each service's calls reach a provider, and
+// reports per upstream: unavailable when its first service stops reaching
+// one, available again when none is left that does not, so a provider going
+// away and coming back is one line each way however many calls and services
+// see it. (A state per service alone would also repeat itself; a state per
+// upstream alone would flap when one service of a registry has providers
+// and another has none.) Each service's own changes are DEBUG.
+type health struct {
+	log      *slog.Logger
+	now      func() time.Time
+	mu       sync.Mutex
+	services map[string]map[string]*serviceHealth // upstream → service key
+	down     map[string]int                       // upstream → services down
+}
+
+type serviceHealth struct {
+	reached      bool      // a call has reached a provider
+	failingSince time.Time // zero while calls reach a provider
+	down         bool
+}
+
+// outageSettle is how long calls to a service that worked must keep
+// finding no provider before it counts as down: one dead connection picked
+// from a pool that is reconnecting is not an outage. A service that never
+// worked is down at its first such call.
+const outageSettle = time.Second
+
+func newHealth(log *slog.Logger) *health {
+	return &health{log: log, now: time.Now, services: map[string]map[string]*serviceHealth{}, down: map[string]int{}}
+}
+
+// observe records what a call says about reachability: an answer or an
+// exception means a provider was reached, ErrNoProvider that none was; a
+// timeout or anything else says nothing either way.
+func (h *health) observe(c *Call, err error) {
+	var pe *ProviderError
+	switch {
+	case err == nil, errors.As(err, &pe):
+		h.reached(c)
+	case errors.Is(err, ErrNoProvider):
+		h.missed(c, err)
+	}
+}
+
+// service returns the state of c's service; h.mu is held.
+func (h *health) service(c *Call) *serviceHealth {
+	byKey := h.services[c.Upstream.Name]
+	if byKey == nil {
+		byKey = map[string]*serviceHealth{}
+		h.services[c.Upstream.Name] = byKey
+	}
+	key := serviceKey(c)
+	s := byKey[key]
+	if s == nil {
+		s = &serviceHealth{}
+		byKey[key] = s
+	}
+	return s
+}
+
+func (h *health) missed(c *Call, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.service(c)
+	if s.down {
+		return
+	}
+	now := h.now()
+	if s.failingSince.IsZero() {
+		s.failingSince = now
+	}
+	if s.reached && now.Sub(s.failingSince) < outageSettle {
+		return
+	}
+	s.down = true
+	name := c.Upstream.Name
+	h.down[name]++
+	if h.down[name] == 1 {
+		h.log.Warn("upstream unavailable", "upstream", name, "protocol", "dubbo", "service", serviceKey(c), "reason", err.Error())
+		return
+	}
+	h.log.Debug("dubbo service unreachable", "upstream", name, "service", serviceKey(c), "reason", err.Error())
+}
+
+func (h *health) reached(c *Call) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.service(c)
+	s.reached, s.failingSince = true, time.Time{}
+	if !s.down {
+		return
+	}
+	s.down = false
+	name := c.Upstream.Name
+	h.down[name]--
+	if h.down[name] == 0 {
+		h.log.Info("upstream available again", "upstream", name, "protocol", "dubbo")
+		return
+	}
+	h.log.Debug("dubbo service reachable again", "upstream", name, "service", serviceKey(c), "services_down", h.down[name])
+}
+
+// serviceKey names a service as dubbo does: group/interface:version.
+func serviceKey(c *Call) string {
+	k := c.Service
+	if c.Group != "" {
+		k = c.Group + "/" + k
+	}
+	if c.Version != "" {
+		k += ":" + c.Version
+	}
+	return k
 }

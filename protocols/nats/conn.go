@@ -28,6 +28,7 @@ type Conn struct {
 	nc          *nats.Conn
 	js          jetstream.JetStream
 	log         *slog.Logger
+	state       *linkState
 	provisionMu sync.Mutex
 	built       chan struct{} // closed once nc and js are set
 	provision   bool          // the mapping asks for its streams to be provisioned
@@ -38,7 +39,8 @@ type Conn struct {
 // fail it: the connection keeps trying forever, with backoff and jitter, and
 // Ready says when it is up. Only unreadable credentials fail here.
 func Connect(u *config.NATSUpstream, urls []string, log *slog.Logger) (*Conn, error) {
-	c := &Conn{Upstream: u.Name, log: log.With("upstream", u.Name), built: make(chan struct{}), provision: u.Provision}
+	log = log.With("upstream", u.Name, "protocol", "nats")
+	c := &Conn{Upstream: u.Name, log: log, state: &linkState{log: log}, built: make(chan struct{}), provision: u.Provision}
 	opts := []nats.Option{
 		nats.Name(u.ConnectionName),
 		nats.Timeout(u.ConnectTimeout.Std()),
@@ -49,18 +51,28 @@ func Connect(u *config.NATSUpstream, urls []string, log *slog.Logger) (*Conn, er
 		// A publish while disconnected fails at once instead of sitting in
 		// a buffer that vanishes if the process stops.
 		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			c.log.Warn("NATS disconnected", "err", err)
+		// nats.go calls these once per change, in order, from one
+		// goroutine: not per reconnect attempt and not per publish.
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // a close, reported by the closed handler or asked for by Drain
+			}
+			c.state.down(reason(err, "the connection was lost"))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			c.log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			c.state.up(nc.ConnectedUrlRedacted())
 			c.connected(u)
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			c.log.Info("NATS connected", "server", nc.ConnectedUrlRedacted())
+			c.state.up(nc.ConnectedUrlRedacted())
 			c.connected(u)
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { c.log.Warn("NATS error", "err", err) }),
+		// Drain replaces this handler: only a close nats.go decides on
+		// (e.g. after an authorization violation) gets here.
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			c.state.closed(reason(nc.LastError(), "the connection was closed"))
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, _ *nats.Subscription, err error) { c.asyncError(nc, err) }),
 	}
 	auth, err := authOptions(u)
 	if err != nil {
@@ -78,7 +90,98 @@ func Connect(u *config.NATSUpstream, urls []string, log *slog.Logger) (*Conn, er
 	}
 	c.nc, c.js = nc, js
 	close(c.built) // provisioning waits for this; nats.go's connect callback starts it
+	// A server down at start calls no handler until it is up.
+	c.state.downAtStart(func() bool { return nc.Status() == nats.CONNECTED }, reason(nc.LastError(), "no server answered"))
 	return c, nil
+}
+
+// asyncError logs an error the server sent outside any request (a
+// permission violation, say). One that closes the connection is told by
+// the closed handler; the same error again within repeatQuiet is DEBUG, as
+// it can come once per publish.
+func (c *Conn) asyncError(nc *nats.Conn, err error) {
+	if nc.IsClosed() || c.state.repeated(err.Error(), time.Now()) {
+		c.log.Debug("NATS error", "err", err)
+		return
+	}
+	c.log.Warn("NATS error", "err", err)
+}
+
+// repeatQuiet is how long the same asynchronous error is logged only once.
+const repeatQuiet = time.Minute
+
+// reason is err's text for a log line, or otherwise when nats.go has none.
+func reason(err error, otherwise string) string {
+	if err == nil {
+		return otherwise
+	}
+	return err.Error()
+}
+
+// linkState logs the connection's changes of state, once each: the upstream
+// unavailable, then available again, whatever the number of publishes or
+// reconnect attempts in between.
+type linkState struct {
+	log       *slog.Logger
+	mu        sync.Mutex
+	isDown    bool
+	connected bool // it has been up at least once
+	lastError string
+	lastAt    time.Time
+}
+
+// repeated says whether msg is the asynchronous error last seen, less than
+// repeatQuiet ago, and remembers it.
+func (s *linkState) repeated(msg string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if msg == s.lastError && now.Sub(s.lastAt) < repeatQuiet {
+		return true
+	}
+	s.lastError, s.lastAt = msg, now
+	return false
+}
+
+func (s *linkState) down(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isDown {
+		return
+	}
+	s.isDown = true
+	s.log.Warn("upstream unavailable", "reason", why)
+}
+
+func (s *linkState) up(server string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.isDown:
+		s.log.Info("upstream available again", "server", server)
+	case !s.connected:
+		s.log.Info("upstream connected", "server", server)
+	}
+	s.isDown, s.connected = false, true
+}
+
+// downAtStart marks the upstream down when it is not connected right after
+// Connect. The check runs under the lock the handlers take, so a connect
+// handler racing it either sees the mark and clears it, or ran first.
+func (s *linkState) downAtStart(isConnected func() bool, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connected || s.isDown || isConnected() {
+		return
+	}
+	s.isDown = true
+	s.log.Warn("upstream unavailable", "reason", why)
+}
+
+func (s *linkState) closed(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.isDown = true
+	s.log.Error("upstream connection closed for good; restart the bridge to reconnect", "reason", why)
 }
 
 // connected provisions the upstream's streams, when asked to, each time a
@@ -94,7 +197,13 @@ func (c *Conn) connected(u *config.NATSUpstream) {
 		<-c.built // the connect callback can run before Connect returns
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := c.Provision(ctx, u.Streams); err != nil {
+		// Every reconnect provisions again (the server may have lost its
+		// state); only the first time is news at INFO.
+		lv := slog.LevelInfo
+		if c.provisioned.Load() {
+			lv = slog.LevelDebug
+		}
+		if err := c.provisionAt(ctx, u.Streams, lv); err != nil {
 			c.log.Error("stream provisioning failed; publishes to those streams will fail", "err", err)
 			return
 		}
@@ -344,6 +453,11 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Reply, error) {
 
 // Provision creates or updates the streams the mapping lists.
 func (c *Conn) Provision(ctx context.Context, streams []config.Stream) error {
+	return c.provisionAt(ctx, streams, slog.LevelInfo)
+}
+
+// provisionAt is Provision logging each stream at level lv.
+func (c *Conn) provisionAt(ctx context.Context, streams []config.Stream, lv slog.Level) error {
 	for _, s := range streams {
 		storage := jetstream.FileStorage
 		if s.Storage == "memory" {
@@ -355,7 +469,7 @@ func (c *Conn) Provision(ctx context.Context, streams []config.Stream) error {
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", s.Name, err)
 		}
-		c.log.Info("stream provisioned", "stream", s.Name, "subjects", s.Subjects)
+		c.log.Log(ctx, lv, "stream provisioned", "stream", s.Name, "subjects", s.Subjects)
 	}
 	return nil
 }
