@@ -16,11 +16,13 @@ import (
 
 var (
 	providerOnce sync.Once
+	providerDir  string // removed by TestMain
 	providerBin  string
 	providerErr  error
 )
 
-// providerBinary builds examples/dubbo-provider once per test run.
+// providerBinary builds examples/dubbo-provider once per test run, into a
+// directory TestMain removes when the package's tests end.
 func providerBinary(t *testing.T) string {
 	t.Helper()
 	providerOnce.Do(func() {
@@ -29,6 +31,7 @@ func providerBinary(t *testing.T) string {
 			providerErr = err
 			return
 		}
+		providerDir = dir
 		providerBin = filepath.Join(dir, "dubbo-provider")
 		out, err := exec.Command("go", "build", "-o", providerBin, "../examples/dubbo-provider").CombinedOutput()
 		if err != nil {
@@ -54,44 +57,72 @@ func freePort(t *testing.T) int {
 type provider struct {
 	cmd                *exec.Cmd
 	dubboPort, triPort int
+	exited             chan struct{} // closed once the process has ended
+	stopOnce           sync.Once
 }
 
 // startProvider runs the example provider as its own process (dubbo-go
 // allows one server per process) and waits until it serves.
 func startProvider(t *testing.T, extra ...string) *provider {
 	t.Helper()
-	p := &provider{dubboPort: freePort(t), triPort: freePort(t)}
+	p := &provider{dubboPort: freePort(t), triPort: freePort(t), exited: make(chan struct{})}
 	args := append([]string{"-dubbo-port", fmt.Sprint(p.dubboPort), "-triple-port", fmt.Sprint(p.triPort),
 		"-metadata-port", fmt.Sprint(freePort(t))}, extra...)
 	p.cmd = exec.Command(providerBinary(t), args...)
 	stdout, _ := p.cmd.StdoutPipe()
 	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.stop)
-	ready := make(chan bool, 1)
+	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		once := sync.Once{}
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "provider ready") {
-				ready <- true
+				once.Do(func() { close(ready) })
 			}
 		}
 	}()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait() // closes stdout too: a ready line lost now no longer matters
+		close(p.exited)
+	}()
+	t.Cleanup(p.stop)
 	select {
 	case <-ready:
+	case <-p.exited:
+		t.Fatalf("the example provider exited before it was ready: %v (its log is above)", p.cmd.ProcessState)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the example provider did not start")
+	}
+	// "provider ready" means Serve has not failed for a second, not that
+	// the ports accept: wait until both do before a test calls them.
+	for _, port := range []int{p.dubboPort, p.triPort} {
+		waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	return p
 }
 
-func (p *provider) stop() {
-	if p.cmd.Process != nil && p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_, _ = p.cmd.Process.Wait()
+// waitListening returns once addr accepts TCP connections.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
 	}
+	t.Fatalf("%s never accepted a connection: %v", addr, err)
+}
+
+// stop kills the provider and returns once it has exited; it may be called
+// more than once.
+func (p *provider) stop() {
+	p.stopOnce.Do(func() { _ = p.cmd.Process.Kill() })
+	<-p.exited
 }
 
 // dubboMapping routes /{upstream}/{method} to every echo method of the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 )
 
 // apiError is a failure told to the client as
@@ -23,7 +24,31 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
-	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+	body := *e
+	body.Message = redactAddresses(e.Message)
+	writeJSON(w, e.Status, map[string]*apiError{"error": &body})
+}
+
+// Addresses inside error text (a dial error, a provider URL in dubbo-go's
+// message) tell a client how the network behind the gateway is laid out;
+// the log keeps them, the body says "<address>" instead.
+var addressPatterns = []*regexp.Regexp{
+	// URL authorities, with any user:password in them: nats://h:4222, dubbo://…
+	regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.-]*)://[^\s/?#"'<>,;()\[\]]+`),
+	// [IPv6]:port, the form Go's net errors print IPv6 in.
+	regexp.MustCompile(`\[[0-9a-zA-Z.%]*:[0-9a-zA-Z:.%]*\](?::\d{1,5})?`),
+	// IPv4, with or without a port.
+	regexp.MustCompile(`\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b`),
+	// host:port where the host is a name (localhost:4222, nats.internal:4222).
+	regexp.MustCompile(`\b(?:[a-zA-Z0-9-]+\.)*[a-zA-Z][a-zA-Z0-9-]*:\d{1,5}\b`),
+}
+
+func redactAddresses(msg string) string {
+	msg = addressPatterns[0].ReplaceAllString(msg, "$1://<address>")
+	for _, re := range addressPatterns[1:] {
+		msg = re.ReplaceAllString(msg, "<address>")
+	}
+	return msg
 }
 
 // readBody reads a request body up to limit bytes: 413 beyond it (before

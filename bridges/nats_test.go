@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,17 @@ func (n *natsServer) client() (*nats.Conn, jetstream.JetStream) {
 		n.t.Fatal(err)
 	}
 	return nc, js
+}
+
+// subscribed returns once the server has every subscription nc made so
+// far: Flush round-trips a PING after the SUBs, and the server handles one
+// connection's protocol in order, so a publish from any other connection
+// (the bridge's) finds them from now on.
+func subscribed(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		t.Fatalf("the NATS server did not confirm the subscriptions: %v", err)
+	}
 }
 
 func testMapping(natsURL string) string {
@@ -299,7 +311,7 @@ func TestCorePublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc.Flush()
+	subscribed(t, nc)
 	code, r, _ := b.do("POST", "/events/views", "page=/home", map[string]string{"X-Tenant": "acme", "Content-Type": "text/plain"})
 	if code != 202 || r.Subject != "views.recorded" {
 		t.Fatalf("core publish = %d %+v", code, r)
@@ -336,6 +348,9 @@ func TestRequestReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without this the first request can beat the service's SUB to the
+	// server and get no_responders.
+	subscribed(t, nc)
 	code, _, h := b.do("GET", "/quotes/ACME", "", nil)
 	if code != 200 || h.Get("X-Test-Body") != `{"price": 12.5}` || h.Get("Content-Type") != "application/json" ||
 		h.Get("X-Quote-Source") != "exchange" || h.Get("X-Internal") != "" {
@@ -352,9 +367,7 @@ func TestRequestReply(t *testing.T) {
 	if err := svc.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil { // the server has seen the unsubscribe
-		t.Fatal(err)
-	}
+	subscribed(t, nc) // and now the server has seen the unsubscribe
 	code, r, _ = b.do("GET", "/quotes/ACME", "", nil)
 	if code != 503 || r.Error.Code != "no_responders" || r.Error.Upstream != "events" {
 		t.Fatalf("no responders = %d %+v", code, r.Error)
@@ -538,17 +551,23 @@ func TestShutdownDrains(t *testing.T) {
 	b := startBridge(t, testMapping(ns.url()))
 	b.waitReady()
 	nc, _ := ns.client()
-	// Answers every request after 200ms, all of them at once.
+	const n = 10
+	// Holds every request until released, so all ten are provably in
+	// flight (the responder has them) when shutdown starts.
+	var received atomic.Int32
+	allIn, release := make(chan struct{}), make(chan struct{})
 	if _, err := nc.Subscribe("quotes.*", func(m *nats.Msg) {
+		if received.Add(1) == n {
+			close(allIn)
+		}
 		go func() {
-			time.Sleep(200 * time.Millisecond)
+			<-release
 			_ = m.Respond([]byte("done"))
 		}()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	nc.Flush()
-	const n = 10
+	subscribed(t, nc)
 	results := make(chan int, n)
 	for i := 0; i < n; i++ {
 		go func() {
@@ -562,10 +581,21 @@ func TestShutdownDrains(t *testing.T) {
 			results <- resp.StatusCode
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // all ten are in flight
+	select {
+	case <-allIn:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("only %d of %d requests reached the responder", received.Load(), n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := b.srv.Shutdown(ctx); err != nil {
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- b.srv.Shutdown(ctx) }()
+	for !b.srv.closing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // shutdown is waiting on the ten
+	close(release)
+	if err := <-shutdown; err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {

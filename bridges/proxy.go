@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -22,10 +23,14 @@ type proxyRoute struct {
 	next     atomic.Uint64
 }
 
-func newProxyRoute(cfg *config.Config, r *config.Route) (*proxyRoute, error) {
+func newProxyRoute(cfg *config.Config, r *config.Route, log *slog.Logger) (*proxyRoute, error) {
 	p := &proxyRoute{upstream: cfg.Upstreams.FindHTTP(r.HTTP.Upstream)}
 	if p.upstream == nil {
 		return nil, fmt.Errorf("route %q: no http upstream %q", r.Name, r.HTTP.Upstream)
+	}
+	if len(p.upstream.Endpoints) == 0 {
+		// Rewrite picks an endpoint per request; none would be a panic there.
+		return nil, fmt.Errorf("route %q: http upstream %q has no endpoints", r.Name, r.HTTP.Upstream)
 	}
 	scheme := "http"
 	if p.upstream.TLS {
@@ -51,15 +56,25 @@ func newProxyRoute(cfg *config.Config, r *config.Route) (*proxyRoute, error) {
 			pr.SetXForwarded()
 		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			status, code := http.StatusBadGateway, "upstream_unavailable"
-			if errors.Is(err, context.DeadlineExceeded) {
-				status, code = http.StatusGatewayTimeout, "upstream_timeout"
-			}
-			writeError(w, &apiError{Status: status, Code: code, Route: r.Name, Upstream: r.HTTP.Upstream,
-				Message: fmt.Sprintf("HTTP upstream %s: %v", r.HTTP.Upstream, err)})
+			// The endpoint's address is for the operator, not the client:
+			// the log has it, the body names the upstream (writeError
+			// removes addresses from the message).
+			log.Debug("http upstream call failed", "route", r.Name, "upstream", r.HTTP.Upstream, "err", err)
+			writeError(w, proxyFailure(r, err))
 		},
 	}
 	return p, nil
+}
+
+// proxyFailure is the answer for a request the upstream did not serve.
+func proxyFailure(r *config.Route, err error) *apiError {
+	e := &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Route: r.Name, Upstream: r.HTTP.Upstream,
+		Message: fmt.Sprintf("HTTP upstream %s did not answer: %v", r.HTTP.Upstream, err)}
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.Status, e.Code = http.StatusGatewayTimeout, "upstream_timeout"
+		e.Message = fmt.Sprintf("HTTP upstream %s did not answer within %s", r.HTTP.Upstream, r.HTTP.Timeout)
+	}
+	return e
 }
 
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route) *apiError {

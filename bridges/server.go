@@ -102,7 +102,7 @@ type Prepared = state
 // upstreams whose settings changed) without touching what is serving; on
 // failure nothing is left behind. Commit switches to it.
 func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
-	t, err := buildTable(cfg)
+	t, err := buildTable(cfg, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -255,12 +255,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if aerr == nil {
 		aerr = s.serve(rec, r, st, rt, vars)
 	}
+	name := ""
+	switch {
+	case rt != nil:
+		name = rt.cfg.Name
+	case aerr != nil:
+		name = aerr.Route // a 404 or 405 that still knew its route
+	}
 	if aerr != nil {
 		writeError(rec, aerr)
-	}
-	name := ""
-	if rt != nil {
-		name = rt.cfg.Name
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", name, "status", rec.status, "duration", time.Since(start))
 }
@@ -274,7 +277,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *ro
 	case rt.proxy != nil:
 		return s.serveProxy(w, r, rt)
 	}
-	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here"}
+	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here",
+		Route: rt.cfg.Name, Upstream: rt.upstream()}
 }
 
 // table is the bridge's view of the mapping's routes.
@@ -303,10 +307,19 @@ type headerMatch struct {
 	re *regexp.Regexp
 }
 
+// CheckTable builds the bridge route table of a mapping exactly as the
+// bridge would, without opening a connection or starting a Dubbo client, so
+// `protogate validate` refuses what a bridge would refuse. The error names
+// the route.
+func CheckTable(cfg *config.Config) error {
+	_, err := buildTable(cfg, slog.New(slog.DiscardHandler))
+	return err
+}
+
 // buildTable takes every route of every HTTP listener: Dubbo and NATS
 // routes are the bridge's own; plain HTTP routes it proxies only when no
 // Envoy stands in front (behind Envoy they never reach a bridge).
-func buildTable(cfg *config.Config) (*table, error) {
+func buildTable(cfg *config.Config, log *slog.Logger) (*table, error) {
 	t := &table{routeHeader: cfg.Bridge.RouteHeader, byName: map[string]*route{}, maxDepth: cfg.Bridge.MaxJSONDepth}
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
@@ -315,39 +328,14 @@ func buildTable(cfg *config.Config) (*table, error) {
 		}
 		for j := range l.Routes {
 			r := &l.Routes[j]
-			rt := &route{cfg: r, prefix: r.Match.Prefix, methods: r.Match.Methods, listener: l.Name}
-			var err error
-			if r.Match.Path != "" {
-				if rt.tpl, err = config.ParsePathTemplate(r.Match.Path); err != nil {
-					return nil, fmt.Errorf("route %q: %w", r.Name, err)
-				}
+			rt, err := buildRoute(cfg, l, r, log)
+			if err != nil {
+				return nil, err
 			}
-			if r.Match.Regex != "" {
-				if rt.re, err = regexp.Compile(r.Match.Regex); err != nil {
-					return nil, fmt.Errorf("route %q: %w", r.Name, err)
-				}
-			}
-			for _, h := range r.Match.Headers {
-				hm := headerMatch{HeaderMatch: h}
-				if h.Regex != "" {
-					hm.re = regexp.MustCompile(h.Regex)
-				}
-				rt.headers = append(rt.headers, hm)
-			}
-			if r.NATS != nil {
-				if rt.subject, err = subject.Parse(r.NATS.Subject); err != nil {
-					return nil, fmt.Errorf("route %q: %w", r.Name, err)
-				}
-			}
-			if r.Dubbo != nil {
-				if rt.dubbo, err = newDubboRoute(cfg, r); err != nil {
-					return nil, err
-				}
-			}
-			if r.HTTP != nil {
-				if rt.proxy, err = newProxyRoute(cfg, r); err != nil {
-					return nil, err
-				}
+			if _, dup := t.byName[r.Name]; dup && r.Name != "" {
+				// Envoy names routes in a header; two of one name would
+				// make the bridge serve the wrong one.
+				return nil, fmt.Errorf("route %q: the name is used twice", r.Name)
 			}
 			t.byName[r.Name] = rt
 			t.ordered = append(t.ordered, rt)
@@ -370,6 +358,76 @@ func buildTable(cfg *config.Config) (*table, error) {
 		}
 	}
 	return t, nil
+}
+
+// buildRoute parses what one route needs at request time; every error
+// names the route.
+func buildRoute(cfg *config.Config, l *config.Listener, r *config.Route, log *slog.Logger) (*route, error) {
+	rt := &route{cfg: r, prefix: r.Match.Prefix, methods: r.Match.Methods, listener: l.Name}
+	if err := rt.parseMatch(); err != nil {
+		return nil, fmt.Errorf("route %q: %w", r.Name, err)
+	}
+	var err error
+	switch {
+	case r.NATS != nil:
+		if !hasNATSUpstream(cfg, r.NATS.Upstream) {
+			return nil, fmt.Errorf("route %q: no nats upstream %q", r.Name, r.NATS.Upstream)
+		}
+		if rt.subject, err = subject.Parse(r.NATS.Subject); err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.Name, err)
+		}
+	case r.Dubbo != nil:
+		rt.dubbo, err = newDubboRoute(cfg, r)
+	case r.HTTP != nil:
+		rt.proxy, err = newProxyRoute(cfg, r, log)
+	}
+	if err != nil {
+		return nil, err // newDubboRoute and newProxyRoute name the route
+	}
+	return rt, nil
+}
+
+// parseMatch compiles the route's path template, regex and header regexes.
+func (rt *route) parseMatch() error {
+	m := &rt.cfg.Match
+	var err error
+	if m.Path != "" {
+		if rt.tpl, err = config.ParsePathTemplate(m.Path); err != nil {
+			return err
+		}
+	}
+	if m.Regex != "" {
+		if rt.re, err = regexp.Compile(m.Regex); err != nil {
+			return fmt.Errorf("match.regex: %w", err)
+		}
+	}
+	for _, h := range m.Headers {
+		hm := headerMatch{HeaderMatch: h}
+		if h.Regex != "" {
+			if hm.re, err = regexp.Compile(h.Regex); err != nil {
+				return fmt.Errorf("match.headers %s: %w", h.Name, err)
+			}
+		}
+		rt.headers = append(rt.headers, hm)
+	}
+	return nil
+}
+
+func hasNATSUpstream(cfg *config.Config, name string) bool {
+	return slices.ContainsFunc(cfg.Upstreams.NATS, func(u config.NATSUpstream) bool { return u.Name == name })
+}
+
+// upstream names the upstream a route calls.
+func (rt *route) upstream() string {
+	switch {
+	case rt.cfg.NATS != nil:
+		return rt.cfg.NATS.Upstream
+	case rt.cfg.Dubbo != nil:
+		return rt.cfg.Dubbo.Upstream
+	case rt.cfg.HTTP != nil:
+		return rt.cfg.HTTP.Upstream
+	}
+	return ""
 }
 
 func (t *table) hasDubbo() bool {
@@ -401,14 +459,16 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 		}
 		vars, ok := rt.matchPath(r)
 		if !ok || !rt.matchHeaders(r) {
-			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Message: "the request does not match route " + name}
+			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Upstream: rt.upstream(),
+				Message: "the request does not match route " + name}
 		}
 		if !rt.allows(r.Method) {
-			return nil, nil, methodNotAllowed(rt.methods, name)
+			return nil, nil, methodNotAllowed(rt.methods, rt)
 		}
 		return rt, vars, nil
 	}
 	var allowed []string
+	var matched []*route
 	for _, rt := range t.ordered {
 		vars, ok := rt.matchPath(r)
 		if !ok || !rt.matchHeaders(r) {
@@ -418,18 +478,30 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 			return rt, vars, nil
 		}
 		allowed = append(allowed, rt.methods...)
+		matched = append(matched, rt)
 	}
-	if len(allowed) > 0 {
-		return nil, nil, methodNotAllowed(allowed, "")
+	switch len(matched) {
+	case 0:
+		return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no route matches " + r.Method + " " + r.URL.Path}
+	case 1:
+		return nil, nil, methodNotAllowed(allowed, matched[0])
 	}
-	return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no route matches " + r.Method + " " + r.URL.Path}
+	// Several routes share the path: none of them is the one meant.
+	return nil, nil, methodNotAllowed(allowed, nil)
 }
 
-func methodNotAllowed(allowed []string, route string) *apiError {
+// methodNotAllowed is a 405 with the Allow header; it names the route and
+// its upstream when one route is known (rt may be nil).
+func methodNotAllowed(allowed []string, rt *route) *apiError {
+	allowed = slices.Clone(allowed) // rt.methods is the mapping's own slice
 	slices.Sort(allowed)
 	allowed = slices.Compact(allowed)
-	return &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Route: route,
+	e := &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 		Message: "allowed methods: " + strings.Join(allowed, ", "), allow: strings.Join(allowed, ", ")}
+	if rt != nil {
+		e.Route, e.Upstream = rt.cfg.Name, rt.upstream()
+	}
+	return e
 }
 
 func (rt *route) matchPath(r *http.Request) (map[string]string, bool) {

@@ -1,8 +1,8 @@
 package bridges
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -25,7 +25,7 @@ func startZooKeeper(t *testing.T) string {
 	port := freePort(t)
 	cfg := filepath.Join(dir, "zoo.cfg")
 	body := fmt.Sprintf("tickTime=1000\ninitLimit=5\nsyncLimit=2\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=ruok\nminSessionTimeout=2000\nmaxSessionTimeout=6000\n", filepath.Join(dir, "data"), port)
+		"admin.enableServer=false\n4lw.commands.whitelist=srvr\nminSessionTimeout=2000\nmaxSessionTimeout=6000\n", filepath.Join(dir, "data"), port)
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -40,30 +40,36 @@ func startZooKeeper(t *testing.T) string {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
 		logFile.Close()
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "zk.log"))
+			t.Logf("ZooKeeper's log:\n%s", log)
+		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if ruok(addr) {
+		if zkServing(addr) {
 			return addr
 		}
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "zk.log"))
-	t.Fatalf("ZooKeeper did not start:\n%s", log)
+	t.Fatal("ZooKeeper did not start serving")
 	return ""
 }
 
-func ruok(addr string) bool {
+// zkServing asks srvr, which names the server's mode only once it serves
+// clients; ruok answers imok as soon as the process listens, before a
+// client can open a session (a provider registering then fails).
+func zkServing(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("ruok")); err != nil {
+	if _, err := c.Write([]byte("srvr")); err != nil {
 		return false
 	}
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	return strings.HasPrefix(line, "imok")
+	out, _ := io.ReadAll(c)
+	return strings.Contains(string(out), "Mode: standalone")
 }
 
 // waitStatus polls a call until it answers want, or fails after d.

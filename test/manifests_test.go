@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -18,30 +17,10 @@ import (
 	"github.com/protogate/protogate/config"
 )
 
-var (
-	protogateOnce sync.Once
-	protogateBin  string
-	protogateErr  error
-)
-
 // protogateBinary builds the CLI once for the tests of this package.
 func protogateBinary(t *testing.T) string {
 	t.Helper()
-	protogateOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "protogate-cli-")
-		if err != nil {
-			protogateErr = err
-			return
-		}
-		protogateBin = filepath.Join(dir, "protogate")
-		if out, err := exec.Command("go", "build", "-o", protogateBin, "../cmd/protogate").CombinedOutput(); err != nil {
-			protogateErr = errors.New(string(out))
-		}
-	})
-	if protogateErr != nil {
-		t.Fatal(protogateErr)
-	}
-	return protogateBin
+	return binary(t, "../cmd/protogate")
 }
 
 type doc = map[string]any

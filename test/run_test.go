@@ -33,13 +33,38 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func build(t *testing.T, dir, pkg string) string {
+// waitListening returns once addr accepts TCP connections.
+func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
 	}
-	return bin
+	t.Fatalf("%s never accepted a connection: %v", addr, err)
+}
+
+// waitReady polls a readiness URL until it answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}
+	t.Fatalf("%s never became ready; last answer: %s", url, last)
 }
 
 // start runs a binary and waits for a line of its output containing ready.
@@ -111,10 +136,13 @@ const echoRoute = `      - name: echo-int
 // from both, and no request of the load fails.
 func TestRunServesAndReloadsTogether(t *testing.T) {
 	dir := t.TempDir()
-	protogate := build(t, dir, "../cmd/protogate")
-	provider := build(t, dir, "../examples/dubbo-provider")
+	protogate := protogateBinary(t)
+	provider := binary(t, "../examples/dubbo-provider")
 	dubboPort, bridgePort, xdsPort, adminPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	start(t, provider, "provider ready", "-dubbo-port", fmt.Sprint(dubboPort), "-triple-port", "0", "-metadata-port", fmt.Sprint(freePort(t)))
+	// "provider ready" says Serve has not failed for a second, not that
+	// the port accepts.
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", dubboPort))
 
 	mapping := filepath.Join(dir, "mapping.yaml")
 	write := func(extra string) {
@@ -131,6 +159,9 @@ func TestRunServesAndReloadsTogether(t *testing.T) {
 	start(t, protogate, "protogate is running", "run", "-c", mapping,
 		"--xds-address", xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort))
 	base := fmt.Sprintf("http://127.0.0.1:%d", bridgePort)
+	// The banner comes before the embedded NATS connection is up and its
+	// stream provisioned; the bridge's /readyz says when both are.
+	waitReady(t, base+"/readyz")
 
 	call := func(method, path, key string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(`{"n":1}`))

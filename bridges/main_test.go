@@ -1,0 +1,19 @@
+package bridges
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain removes what the tests built (the example provider binary) once
+// they have all run: a test run leaves nothing behind in the temp
+// directory.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if providerDir != "" {
+		if err := os.RemoveAll(providerDir); err != nil {
+			println("removing the provider build directory:", err.Error())
+		}
+	}
+	os.Exit(code)
+}
