@@ -8,8 +8,8 @@ SHELL       := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # The ports `make run` serves on: dubbo and triple of the example provider,
-# its metadata service, the bridges, ADS and the admin server.
-RUN_PORTS ?= 20880 20881 20882 8080 18000 19000
+# the bridges, ADS and the admin server.
+RUN_PORTS ?= 20880 20881 8080 18000 19000
 
 .PHONY: build run test fmt-check vet zookeeper unit envoy-validate fuzz bench check-run-ports
 

@@ -509,3 +509,42 @@ func TestBannerEnvoyLine(t *testing.T) {
 		t.Fatalf("banner:\n%s\nlacks %q", out.String(), want)
 	}
 }
+
+// TestValidateMeansTranslateAccepts: validate refuses what translate (and
+// so controlplane, bridge and run) would refuse, with the field path, and
+// the two agree on every shipped and broken mapping.
+func TestValidateMeansTranslateAccepts(t *testing.T) {
+	dir := t.TempDir()
+	envoyOnly := filepath.Join(dir, "envoy-refuses.yaml")
+	// The mapping's own checks take a 16 KiB+1 header value; Envoy's rules
+	// do not, and only the translation sees them.
+	mapping := `
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    filters: { header_mutation: { request_add: [ { name: x-a, value: "` + strings.Repeat("a", 16385) + `" } ] } }
+    routes:
+      - name: web
+        match: { prefix: / }
+        http: { upstream: web }
+upstreams:
+  http: [ { name: web, endpoints: [ "127.0.0.1:9000" ] } ]
+`
+	if err := os.WriteFile(envoyOnly, []byte(mapping), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := run("validate", "-c", envoyOnly)
+	if err == nil || !strings.Contains(errOut, envoyOnly+": listeners[0].filters.header_mutation: envoy.filters.http.header_mutation: Envoy would reject this config") {
+		t.Fatalf("validate accepted what Envoy refuses: err=%v\n%s", err, errOut)
+	}
+	files, _ := filepath.Glob("../../test/testdata/invalid/*.yaml")
+	examples, _ := filepath.Glob("../../examples/mappings/*.yaml")
+	files = append(append(files, examples...), "../../examples/quickstart.yaml", envoyOnly)
+	for _, f := range files {
+		_, _, verr := run("validate", "-c", f)
+		_, _, terr := run("translate", "-c", f)
+		if (verr == nil) != (terr == nil) {
+			t.Errorf("%s: validate err=%v, translate err=%v", f, verr, terr)
+		}
+	}
+}

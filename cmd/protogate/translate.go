@@ -143,6 +143,9 @@ func reportProblems(cmd *cobra.Command, path string, err error) error {
 		return err
 	}
 	for _, p := range probs {
+		if p.File == "" {
+			p.File = path // problems found after loading name no file of their own
+		}
 		cmd.PrintErrln(p.String())
 	}
 	cmd.PrintErrf("%s: %s; nothing was loaded\n", path, plural(len(probs), "problem"))

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/translator"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -16,7 +18,8 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check a mapping file or directory and report every problem",
 		Long: `validate loads a mapping the way the gateway does (a file, or every .yaml, .yml,
 .json and .toml file of a directory merged in name order, with PROTOGATE_ environment
-overrides) and checks it. It exits 0 with a one-line summary, or 1 listing every problem
+overrides), checks it, translates it for Envoy and builds the bridges' route table, so a
+mapping it accepts is accepted by translate, controlplane, bridge and run. It exits 0 with a one-line summary, or 1 listing every problem
 with its file, field path and reason.`,
 		Example: `  protogate validate -c examples/mappings/dubbo.yaml
   protogate validate -c /etc/protogate/mapping.d/`,
@@ -25,6 +28,15 @@ with its file, field path and reason.`,
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
 				return err
+			}
+			// What translate, controlplane, bridge and run would refuse,
+			// validate refuses too: the Envoy translation with Envoy's own
+			// rules, and the route table the bridges build.
+			if _, err := translator.Translate(cfg); err != nil {
+				return reportProblems(cmd, path, err)
+			}
+			if err := bridges.CheckTable(cfg); err != nil {
+				return reportProblems(cmd, path, config.Problems{{File: path, Msg: err.Error()}})
 			}
 			files, _ := config.Files(path)
 			cmd.Printf("ok: %s: %s, %s, %s (%s)\n", path,
