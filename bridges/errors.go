@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
+	"time"
 )
 
 // apiError is a failure told to the client as
@@ -18,11 +21,21 @@ type apiError struct {
 	Route    string `json:"route,omitempty"`
 	Upstream string `json:"upstream,omitempty"`
 	allow    string
+	retry    int // seconds for Retry-After, when a retry will likely work
+}
+
+// retryAfter asks the client to come back after secs seconds.
+func (e *apiError) retryAfter(secs int) *apiError {
+	e.retry = secs
+	return e
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
+	}
+	if e.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retry))
 	}
 	body := *e
 	body.Message = redactAddresses(e.Message)
@@ -53,19 +66,40 @@ func redactAddresses(msg string) string {
 
 // readBody reads a request body up to limit bytes: 413 beyond it (before
 // reading when Content-Length already says so), 400 if it cannot be read.
+//
+// The body must arrive within the bridge's body_timeout: a slower one is a
+// 408, and the connection is not held for longer. The read error itself is
+// never shown, as it names socket addresses.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, fail func(int, string, string, ...any) *apiError) ([]byte, *apiError) {
 	if r.ContentLength > limit {
 		return nil, fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; this route takes at most %d", r.ContentLength, limit)
 	}
+	if d := bodyTimeout(r); d > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var nerr net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			return nil, fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than this route takes (%d bytes)", limit)
+		case errors.As(err, &nerr) && nerr.Timeout():
+			w.Header().Set("Connection", "close")
+			return nil, fail(http.StatusRequestTimeout, "body_timeout", "the body did not arrive within %s", bodyTimeout(r))
 		}
-		return nil, fail(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
+		return nil, fail(http.StatusBadRequest, "bad_body", "the body could not be read (the client closed it or sent a malformed chunk)")
 	}
 	return body, nil
+}
+
+type bodyTimeoutKey struct{}
+
+// bodyTimeout is the bridge's body_timeout, which ServeHTTP puts in the
+// request context.
+func bodyTimeout(r *http.Request) time.Duration {
+	d, _ := r.Context().Value(bodyTimeoutKey{}).(time.Duration)
+	return d
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

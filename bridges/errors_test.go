@@ -167,7 +167,7 @@ func (b *bridge) waitAllButDown() {
 	var last response
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		_, last, _ = b.do("GET", "/readyz", "", nil)
-		if strings.HasSuffix(last.Error.Message, ": down") {
+		if msg := last.Error.Message; strings.HasPrefix(msg, "not ready: upstreams unusable: down: ") && !strings.Contains(msg, ";") {
 			return
 		}
 	}

@@ -32,7 +32,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 	}
 	conn := st.nats[n.Upstream]
 	query := r.URL.Query()
-	subj, err := rt.subject.Fill(func(tok subject.Token) (string, bool) {
+	subj, err := rt.subject.Fill(n.MaxTokenLength, func(tok subject.Token) (string, bool) {
 		switch tok.Source {
 		case subject.FromPath:
 			v, ok := vars[tok.Name]
@@ -83,16 +83,16 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 		writeJSON(w, http.StatusAccepted, map[string]string{"subject": subj, "delivery": "at-most-once"})
 	case config.NATSModeRequest:
 		reply, err := conn.Request(ctx, msg)
-		if err != nil {
+		var svc *natsproto.ServiceError
+		switch {
+		case errors.As(err, &svc) && svc.Code >= 400 && svc.Code <= 599 && len(svc.Data) > 0:
+			// The service's own error body is the answer, with its status.
+			writeReply(w, svc.Code, svc.Header, svc.Data, n.ReplyHeaders)
+		case err != nil:
 			return natsFailure(fail, err, n, "")
+		default:
+			writeReply(w, http.StatusOK, reply.Header, reply.Data, n.ReplyHeaders)
 		}
-		for _, h := range append([]string{"Content-Type"}, n.ReplyHeaders...) {
-			for _, v := range reply.Header.Values(http.CanonicalHeaderKey(h)) {
-				w.Header().Add(h, v)
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(reply.Data)
 	default:
 		var exp natsproto.Expect
 		key := r.Header.Get(n.IdempotencyHeader)
@@ -117,13 +117,53 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 	return nil
 }
 
+// writeReply answers with a NATS reply: its content type (or
+// application/octet-stream, never sniffed) and the headers the route lists.
+func writeReply(w http.ResponseWriter, status int, h nats.Header, data []byte, replyHeaders []string) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	for _, name := range replyHeaders {
+		for _, v := range h.Values(http.CanonicalHeaderKey(name)) {
+			w.Header().Add(name, v)
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
 // natsFailure turns a publish error into the status a client can act on.
 func natsFailure(fail func(int, string, string, ...any) *apiError, err error, n *config.NATSTarget, key string) *apiError {
 	var conflict *natsproto.ConflictError
 	var svc *natsproto.ServiceError
+	var limit *natsproto.LimitError
+	var dup *natsproto.IdempotencyConflictError
 	switch {
 	case errors.Is(err, natsproto.ErrNotConnected):
-		return fail(http.StatusServiceUnavailable, "upstream_unavailable", "NATS upstream %s is not connected; nothing was published", n.Upstream)
+		return fail(http.StatusServiceUnavailable, "upstream_unavailable", "NATS upstream %s is not connected; nothing was sent", n.Upstream).retryAfter(1)
+	case errors.As(err, &limit):
+		switch limit.Field {
+		case "subject":
+			return fail(http.StatusBadRequest, "subject_too_long", "the subject would be %d bytes; upstream %s takes at most %d", limit.Size, n.Upstream, limit.Limit)
+		case "headers":
+			return fail(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "the copied headers are %d bytes; with this body upstream %s takes at most %d", limit.Size, n.Upstream, limit.Limit)
+		}
+		return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; upstream %s takes at most %d", limit.Size, n.Upstream, limit.Limit)
+	case errors.As(err, &dup):
+		return fail(http.StatusConflict, "idempotency_conflict", "%s %q was already used for another message (stored in %s at seq %d, with another subject or body); nothing new was stored: use a new key for a new message",
+			n.IdempotencyHeader, dup.MsgID, dup.Stream, dup.Sequence)
+	case errors.Is(err, natsproto.ErrOutcomeUnknown):
+		if n.Mode == config.NATSModeRequest {
+			return fail(http.StatusBadGateway, "reply_lost", "the connection to upstream %s was lost before the reply came; the service may or may not have acted on the request", n.Upstream)
+		}
+		advice := "retry with the same " + n.IdempotencyHeader + " to publish it exactly once"
+		if key == "" {
+			advice = "send an " + n.IdempotencyHeader + " header so a retry cannot store it twice"
+		}
+		return fail(http.StatusServiceUnavailable, "ack_lost", "the connection to upstream %s was lost before the acknowledgement came; the message may or may not be stored: %s", n.Upstream, advice).retryAfter(1)
 	case errors.Is(err, natsproto.ErrNoStream):
 		return fail(http.StatusServiceUnavailable, "no_stream", "no JetStream stream on upstream %s takes this subject; nothing was stored", n.Upstream)
 	case errors.Is(err, natsproto.ErrAckTimeout):
@@ -141,11 +181,10 @@ func natsFailure(fail func(int, string, string, ...any) *apiError, err error, n 
 	case errors.As(err, &conflict):
 		return fail(http.StatusConflict, "expectation_failed", "%s", conflict.Reason)
 	case errors.As(err, &svc):
-		status := svc.Code
-		if status < 400 || status > 599 {
-			status = http.StatusBadGateway
+		if svc.Code < 400 || svc.Code > 599 {
+			return fail(http.StatusBadGateway, "service_error", "the service on upstream %s answered with error code %d, which is not an HTTP error status: %s", n.Upstream, svc.Code, svc.Description)
 		}
-		return fail(status, "service_error", "%s", svc.Description)
+		return fail(svc.Code, "service_error", "%s", svc.Description)
 	}
 	return fail(http.StatusBadGateway, "upstream_error", "NATS upstream %s: %v", n.Upstream, err)
 }

@@ -262,9 +262,20 @@ func TestIdempotencyKeyStoresOnce(t *testing.T) {
 	_, js := ns.client()
 	key := map[string]string{"Idempotency-Key": "pay-7"}
 	c1, r1, _ := b.do("POST", "/events/orders/eu", "first", key)
-	c2, r2, _ := b.do("POST", "/events/orders/eu", "second", key)
+	c2, r2, _ := b.do("POST", "/events/orders/eu", "first", key)
 	if c1 != 201 || c2 != 201 || r1.Duplicate || !r2.Duplicate || r1.Seq != r2.Seq {
-		t.Fatalf("first %d %+v, second %d %+v", c1, r1, c2, r2)
+		t.Fatalf("first %d %+v, retry %d %+v", c1, r1, c2, r2)
+	}
+	// The same key with another payload, or another subject, is not a
+	// retry: 409 naming the key, and the stream keeps the first payload.
+	for _, tc := range []struct{ path, body string }{
+		{"/events/orders/eu", "second"},
+		{"/events/orders/us", "first"},
+	} {
+		c, r, _ := b.do("POST", tc.path, tc.body, key)
+		if c != 409 || r.Error.Code != "idempotency_conflict" || !strings.Contains(r.Error.Message, `Idempotency-Key "pay-7"`) {
+			t.Fatalf("%s %q with a used key: %d %+v", tc.path, tc.body, c, r)
+		}
 	}
 	if n := streamCount(t, js); n != 1 {
 		t.Fatalf("stream holds %d messages, want 1", n)

@@ -6,6 +6,7 @@ package bridges
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,8 @@ type Server struct {
 	lis   net.Listener
 	// closing turns readiness off as soon as shutdown starts.
 	closing atomic.Bool
+	// inFlight bounds the requests served at once (bridge.max_in_flight).
+	inFlight chan struct{}
 }
 
 // state is everything a request is served from; a reload builds a new one
@@ -69,7 +72,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, natsURLs: opts.NATSURLs}
+	s := &Server{cfg: cfg, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(cfg.Bridge.MaxInFlight, 1))}
 	st, err := s.Prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -129,7 +132,13 @@ func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
 			return nil, fmt.Errorf("NATS upstream %q is embedded but no embedded server runs for it: "+
 				"embedded servers start with protogate run, so restart it after adding one", u.Name)
 		}
-		settings := fmt.Sprintf("%+v|%v", *u, urls)
+		// The settings by value (TLS included, not its pointer), so an
+		// unchanged upstream keeps its connection across reloads.
+		raw, _ := json.Marshal(struct {
+			U    config.NATSUpstream
+			URLs []string
+		}{*u, urls})
+		settings := string(raw)
 		if c, ok := current[u.Name]; ok && c.settings == settings {
 			st.nats[u.Name] = c
 			continue
@@ -192,6 +201,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("bridge address %s: %w", s.cfg.Bridge.Address, err)
 	}
 	s.lis = lis
+	lis = limitListener(lis, s.cfg.Bridge.MaxConnections, s.log)
 	go func() {
 		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("bridge server stopped", "err", err)
@@ -219,17 +229,35 @@ func (s *Server) closeNATS() {
 	}
 }
 
-// Ready reports whether every NATS upstream the routes use is connected,
-// and names those that are not.
+// Ready reports whether every NATS upstream the routes use is usable, and
+// says for each one that is not why ("events: not connected: ...").
 func (s *Server) Ready() (bool, []string) {
 	var down []string
-	for name, c := range s.state.Load().nats {
-		if !c.Ready() {
-			down = append(down, name)
+	for _, u := range s.Upstreams() {
+		if !u.Usable {
+			down = append(down, u.Name+": "+u.Reason)
 		}
 	}
-	slices.Sort(down)
 	return len(down) == 0 && !s.closing.Load(), down
+}
+
+// UpstreamState is whether an upstream the bridge serves can take calls.
+type UpstreamState struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Usable   bool   `json:"usable"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Upstreams lists the state of each NATS upstream the routes use, by name.
+func (s *Server) Upstreams() []UpstreamState {
+	var out []UpstreamState
+	for name, c := range s.state.Load().nats {
+		ok, why := c.Usable()
+		out = append(out, UpstreamState{Name: name, Protocol: "nats", Usable: ok, Reason: why})
+	}
+	slices.SortFunc(out, func(a, b UpstreamState) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -244,13 +272,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case routeName == "" && r.URL.Path == "/readyz":
 		if ok, down := s.Ready(); !ok {
-			writeError(rec, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready",
-				Message: "not ready: NATS upstreams not connected: " + strings.Join(down, ", ")})
+			msg := "not ready: shutting down"
+			if len(down) > 0 {
+				msg = "not ready: upstreams unusable: " + strings.Join(down, "; ")
+			}
+			writeError(rec, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: msg})
 			return
 		}
 		rec.Write([]byte("ready\n"))
 		return
 	}
+	// Past max_in_flight a request is told at once to come back, rather
+	// than queueing behind the others until every one of them is late.
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		rec.Header().Set("Retry-After", "1")
+		writeError(rec, &apiError{Status: http.StatusServiceUnavailable, Code: "overloaded",
+			Message: fmt.Sprintf("the bridge is serving %d requests already; retry shortly", cap(s.inFlight))})
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.cfg.Bridge.BodyTimeout.Std()))
 	rt, vars, aerr := t.find(r, routeName)
 	if aerr == nil {
 		aerr = s.serve(rec, r, st, rt, vars)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/protogate/protogate/config"
 )
@@ -249,15 +251,17 @@ func checkTransitions(t *testing.T, out string, connectedFirst bool, wantDown in
 	}
 }
 
-// TestClosedForGoodLoggedOnce: a connection nats.go will not reconnect (the
-// server refused a protocol line over its limit) is one ERROR line, not an
-// outage that never ends.
-func TestClosedForGoodLoggedOnce(t *testing.T) {
+// TestClosedConnectionIsReplaced: a connection nats.go gives up on (here
+// the server refused a protocol line over its limit, which the mapping's
+// max_control_line let through on purpose) is one ERROR line, then a new
+// connection serves and says so once; publishes in between fail at once
+// without sending.
+func TestClosedConnectionIsReplaced(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := newTestServer(t, freePort(t))
 	srv.start()
-	u := &config.NATSUpstream{Name: "events", ConnectionName: "test",
+	u := &config.NATSUpstream{Name: "events", ConnectionName: "test", MaxControlLine: 1 << 20,
 		ConnectTimeout: config.Duration(time.Second), ReconnectWait: config.Duration(20 * time.Millisecond)}
 	c, err := Connect(u, []string{srv.url()}, log)
 	if err != nil {
@@ -265,19 +269,62 @@ func TestClosedForGoodLoggedOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Drain(time.Second) })
 	waitUntil(t, "connected", c.connectedNow)
+	first := c.cur.Load()
 	_ = c.PublishCore(&Message{Subject: "orders." + strings.Repeat("x", 5000), Data: []byte(`{}`)})
-	waitUntil(t, "closed", c.nc.IsClosed)
-	waitUntil(t, "the closed line", func() bool { return strings.Contains(buf.String(), "closed for good") })
-	for i := 0; i < 20; i++ {
-		if err := c.PublishCore(&Message{Subject: "orders.eu", Data: []byte(`{}`)}); !errors.Is(err, ErrNotConnected) {
-			t.Fatalf("publish on a closed connection = %v, want ErrNotConnected", err)
-		}
+	waitUntil(t, "closed", first.nc.IsClosed)
+	waitUntil(t, "replaced and serving", func() bool {
+		return c.cur.Load() != first && c.connectedNow() && strings.Contains(buf.String(), "available again")
+	})
+	if err := c.PublishCore(&Message{Subject: "orders.eu", Data: []byte(`{}`)}); err != nil {
+		t.Fatalf("publish on the replacement: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `msg="upstream connected"`) ||
-		!strings.Contains(lines[1], `level=ERROR msg="upstream connection closed for good`) ||
-		!strings.Contains(lines[1], "upstream=events protocol=nats") || !strings.Contains(lines[1], "reason=") {
-		t.Fatalf("want a connected line then one closed line, got:\n%s", buf.String())
+	if len(lines) != 3 || !strings.Contains(lines[0], `msg="upstream connected"`) ||
+		!strings.Contains(lines[1], `level=ERROR msg="upstream connection closed by the NATS client; replacing it"`) ||
+		!strings.Contains(lines[1], "upstream=events protocol=nats") || !strings.Contains(lines[1], "reason=") ||
+		!strings.Contains(lines[2], `msg="upstream available again"`) {
+		t.Fatalf("want connected, closed, available again, got:\n%s", buf.String())
+	}
+}
+
+// TestLimitsRefusedBeforeSending: what the server would answer with a
+// closed connection is refused here, naming the field, and the connection
+// stays up.
+func TestLimitsRefusedBeforeSending(t *testing.T) {
+	srv := newTestServer(t, freePort(t))
+	srv.opts.MaxPayload = 1024
+	srv.start()
+	u := &config.NATSUpstream{Name: "events", ConnectionName: "test", MaxControlLine: 4096,
+		ConnectTimeout: config.Duration(time.Second), ReconnectWait: config.Duration(20 * time.Millisecond)}
+	c, err := Connect(u, []string{srv.url()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Drain(time.Second) })
+	waitUntil(t, "connected", c.connectedNow)
+	big := nats.Header{"X-Big": []string{strings.Repeat("h", 900)}}
+	for _, tc := range []struct {
+		name  string
+		m     *Message
+		field string
+	}{
+		{"subject", &Message{Subject: "orders." + strings.Repeat("x", 4000)}, "subject"},
+		{"body", &Message{Subject: "orders.eu", Data: make([]byte, 1025)}, "body"},
+		{"headers", &Message{Subject: "orders.eu", Header: big, Data: make([]byte, 200)}, "headers"},
+	} {
+		var le *LimitError
+		for name, err := range map[string]error{
+			"core":    c.PublishCore(tc.m),
+			"request": func() error { _, err := c.Request(context.Background(), tc.m); return err }(),
+			"js":      func() error { _, err := c.PublishJetStream(context.Background(), tc.m, Expect{MsgID: "k"}); return err }(),
+		} {
+			if !errors.As(err, &le) || le.Field != tc.field {
+				t.Errorf("%s %s: got %v, want a limit error on the %s", tc.name, name, err, tc.field)
+			}
+		}
+	}
+	if !c.connectedNow() {
+		t.Fatal("the connection dropped")
 	}
 }
 

@@ -204,8 +204,9 @@ func CheckValue(v string) (string, error) {
 	return v, nil
 }
 
-// Fill builds the subject from variable values, checking each one.
-func (t *Template) Fill(value func(Token) (string, bool)) (string, error) {
+// Fill builds the subject from variable values, checking each one, and
+// each against maxValue bytes when it is above zero.
+func (t *Template) Fill(maxValue int, value func(Token) (string, bool)) (string, error) {
 	var b strings.Builder
 	for i, tok := range t.Tokens {
 		if i > 0 {
@@ -218,6 +219,10 @@ func (t *Template) Fill(value func(Token) (string, bool)) (string, error) {
 		raw, ok := value(tok)
 		if !ok {
 			return "", fmt.Errorf("subject variable %s is missing", tok.Name)
+		}
+		if maxValue > 0 && len(raw) > maxValue {
+			// Not echoed: the value is the client's, and long.
+			return "", fmt.Errorf("subject variable %s is %d bytes; at most %d are taken", tok.Name, len(raw), maxValue)
 		}
 		v, err := CheckValue(raw)
 		if err != nil {

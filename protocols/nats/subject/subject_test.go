@@ -1,6 +1,9 @@
 package subject
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseRejects(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -37,14 +40,18 @@ func TestFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	vals := map[Source]string{FromPath: "eu", FromHeader: "acme", FromQuery: "created"}
-	got, err := tpl.Fill(func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok })
+	got, err := tpl.Fill(0, func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok })
 	if err != nil || got != "orders.eu.acme.created" {
 		t.Fatalf("Fill = %q, %v", got, err)
+	}
+	if _, err := tpl.Fill(2, func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok }); err == nil ||
+		!strings.Contains(err.Error(), "is 4 bytes; at most 2 are taken") || strings.Contains(err.Error(), "acme") {
+		t.Errorf("a value over the bound: %v", err)
 	}
 	// Values arrive decoded: "%2E" in a URL is "." here; a literal "%" is refused too.
 	for _, bad := range []string{"a.b", "*", ">", "$JS.API.X", ".", "", "a b", "%2E", "é", "a\x00"} {
 		vals[FromPath] = bad
-		if s, err := tpl.Fill(func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok }); err == nil {
+		if s, err := tpl.Fill(0, func(tok Token) (string, bool) { v, ok := vals[tok.Source]; return v, ok }); err == nil {
 			t.Errorf("value %q produced subject %q, want an error", bad, s)
 		}
 	}
