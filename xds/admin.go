@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,6 +45,8 @@ type Status struct {
 	Groups     map[string]*published `json:"groups"`
 	Nodes      []NodeStatus          `json:"nodes"`
 	LastReload reloadStatus          `json:"last_reload"`
+	// Upstreams is set where bridges run in this process.
+	Upstreams []UpstreamHealth `json:"upstreams,omitempty"`
 }
 
 // Status returns the server's state.
@@ -56,6 +59,12 @@ func (s *Server) Status() Status {
 	st := Status{Ready: s.ready.Load(), Groups: groups, LastReload: s.reload}
 	s.mu.RUnlock()
 	st.Nodes = s.tracker.Nodes()
+	if s.opts.Upstreams != nil {
+		st.Upstreams = s.opts.Upstreams()
+		for _, u := range st.Upstreams {
+			st.Ready = st.Ready && u.Usable
+		}
+	}
 	return st
 }
 
@@ -66,6 +75,18 @@ func (s *Server) adminHandler() http.Handler {
 		if !s.ready.Load() {
 			http.Error(w, "no configuration published yet", http.StatusServiceUnavailable)
 			return
+		}
+		if s.opts.Upstreams != nil {
+			var down []string
+			for _, u := range s.opts.Upstreams() {
+				if !u.Usable {
+					down = append(down, u.Name+": "+u.Reason)
+				}
+			}
+			if len(down) > 0 {
+				http.Error(w, "upstreams unusable: "+strings.Join(down, "; "), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.Write([]byte("ready\n"))
 	})

@@ -48,6 +48,18 @@ type Options struct {
 	// empty means node.cluster.
 	GroupMetadataKey string
 	Logger           *slog.Logger
+	// Upstreams, when set, reports the upstreams of bridges running in
+	// the same process (protogate run): /readyz and /status then tell
+	// whether they can take calls, not only whether config is published.
+	Upstreams func() []UpstreamHealth
+}
+
+// UpstreamHealth is whether an upstream can take calls, and why not.
+type UpstreamHealth struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Usable   bool   `json:"usable"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // Server is the control plane: the snapshot cache, the gRPC ADS server and

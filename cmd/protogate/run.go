@@ -60,7 +60,15 @@ NATS server with JetStream, for development only.`,
 			if err != nil {
 				return err
 			}
-			srv := xds.New(xdsOptions(cfg, log))
+			opts := xdsOptions(cfg, log)
+			opts.Upstreams = func() []xds.UpstreamHealth {
+				var out []xds.UpstreamHealth
+				for _, u := range br.Upstreams() {
+					out = append(out, xds.UpstreamHealth(u))
+				}
+				return out
+			}
+			srv := xds.New(opts)
 			// One source for both: the bridges prepare the same mapping
 			// Envoy is sent, and switch only once it is published.
 			src := func() (map[string]xds.Resources, func(), error) {
