@@ -65,6 +65,9 @@ func Dump(ctx context.Context, address string, node *core.Node, types []resource
 		if err := c.Ack(); err != nil {
 			return nil, fmt.Errorf("%s: ack %s: %w", address, typ, err)
 		}
+		// Closing the stream only after the server has ended it means
+		// it read the ACK: /status then shows what dump received.
+		seen.closeStream()
 		out[typ] = resp.Resources
 	}
 	return out, nil
@@ -75,6 +78,20 @@ func Dump(ctx context.Context, address string, node *core.Node, types []resource
 type versionRecorder struct {
 	mu      sync.Mutex
 	version string
+	stream  grpc.ClientStream // the latest stream opened
+}
+
+// closeStream half-closes the latest stream and waits for the server to
+// end it, which it does once it has handled every request sent before.
+func (v *versionRecorder) closeStream() {
+	v.mu.Lock()
+	s := v.stream
+	v.mu.Unlock()
+	if s == nil || s.CloseSend() != nil {
+		return
+	}
+	for s.RecvMsg(new(discovery.DiscoveryResponse)) == nil {
+	}
 }
 
 func (v *versionRecorder) last() string {
@@ -88,6 +105,9 @@ func (v *versionRecorder) intercept(ctx context.Context, desc *grpc.StreamDesc, 
 	if err != nil {
 		return nil, err
 	}
+	v.mu.Lock()
+	v.stream = s
+	v.mu.Unlock()
 	return &recordingStream{ClientStream: s, v: v}, nil
 }
 

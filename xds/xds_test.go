@@ -704,3 +704,27 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("/readyz before any publish = %d, want 503", resp.StatusCode)
 	}
 }
+
+// TestDumpACKsEveryType: when Dump returns, the server has recorded its
+// ACK of every type, so /status shows what the dump received.
+func TestDumpACKsEveryType(t *testing.T) {
+	p := start(t, "127.0.0.1:0", mappingFile(t, mapping))
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("dump-%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := xds.Dump(ctx, p.srv.XDSAddr(), &core.Node{Id: id, Cluster: "edge"}, xds.Types)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var node *xds.NodeStatus
+		for _, n := range p.srv.Status().Nodes {
+			if n.ID == id {
+				node = &n
+			}
+		}
+		if node == nil || len(node.LastACK) != len(xds.Types) {
+			t.Fatalf("dump %d: /status has %+v, want an ACK of each of %d types", i, node, len(xds.Types))
+		}
+	}
+}
