@@ -25,7 +25,7 @@ run: check-run-ports build
 	@log=bin/dubbo-provider-$$(date +%Y%m%d-%H%M%S).log; \
 	echo "example provider log: $$log"; \
 	bin/dubbo-provider > "$$log" 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$pid 2>/dev/null || true' EXIT INT TERM; \
 	bin/protogate run -c examples/quickstart.yaml
 
 check-run-ports:
