@@ -102,7 +102,7 @@ type DubboParam struct {
 // Attachment passes one request header to the provider as an attachment.
 type Attachment struct {
 	Header string `json:"header" required:"true" format:"header" doc:"The request header." example:"x-trace-id"`
-	Name   string `json:"name" required:"true" doc:"The attachment key." example:"traceId"`
+	Name   string `json:"name" required:"true" doc:"The attachment key. Keys Dubbo, triple, gRPC or dubbo-go read (interface, timeout, dubbo.tag, environment, tri-*, grpc-*, content-type, ...) are refused. Triple carries attachments as HTTP/2 headers, so a triple provider sees the key in lower case." example:"traceId"`
 }
 
 // ExceptionStatus maps a Java exception class to an HTTP status.

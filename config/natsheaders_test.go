@@ -63,3 +63,26 @@ upstreams:
   nats: [ { name: events, urls: [ "nats://127.0.0.1:4222" ] } ]
 `
 }
+
+// TestReservedAttachments: no client header becomes an attachment that
+// Dubbo, triple, gRPC or dubbo-go would act on.
+func TestReservedAttachments(t *testing.T) {
+	for _, name := range []string{"interface", "Timeout", "dubbo.tag", "dubbo.force.tag", "environment", "tri-trace-traceid",
+		"grpc-timeout", "Content-Type", "te", ":authority", "retries", "loadbalance"} {
+		mapping := `
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    routes:
+      - name: a
+        match: { path: /a, methods: [GET] }
+        dubbo: { upstream: users, service: com.example.S, method: m, attachments: [ { name: "` + name + `", header: x-a } ] }
+upstreams:
+  dubbo: [ { name: users, urls: [ "dubbo://127.0.0.1:20880" ] } ]
+`
+		_, err := LoadBytes("m.yaml", []byte(mapping))
+		if err == nil || !strings.Contains(err.Error(), "dubbo.attachments[0].name: \""+name+"\" is reserved") {
+			t.Errorf("attachment %q: %v", name, err)
+		}
+	}
+}

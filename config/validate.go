@@ -47,9 +47,31 @@ var hopByHop = []string{"connection", "keep-alive", "proxy-authenticate", "proxy
 // credentialHeaders carry a caller's credentials.
 var credentialHeaders = []string{"authorization", "cookie", "proxy-authorization"}
 
-// reservedAttachments are Dubbo attachment keys the bridge itself sets.
+// reservedAttachments are Dubbo attachment keys the bridge itself sets, or
+// that steer dubbo-go or the provider (routing tags, environment, call
+// settings): a client header must never become one.
 var reservedAttachments = []string{"generic", "path", "interface", "version", "group", "timeout",
-	"token", "dubbo", "application", "async", "side", "remote.application"}
+	"token", "dubbo", "application", "async", "side", "remote.application", "environment", "retries",
+	"loadbalance", "cluster", "serialization", "sticky", "methods", "accesslog",
+	"content-type", "te", "user-agent", "host", "authority"}
+
+// reservedAttachmentPrefixes cover whole families: triple's and gRPC's
+// own headers, HTTP/2 pseudo-headers, dubbo-go's dotted settings
+// (dubbo.tag, dubbo.force.tag, ...).
+var reservedAttachmentPrefixes = []string{"tri-", "grpc-", ":", "dubbo.", "dubbo-"}
+
+func reservedAttachment(name string) bool {
+	n := strings.ToLower(name)
+	if slices.Contains(reservedAttachments, n) {
+		return true
+	}
+	for _, p := range reservedAttachmentPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
 
 func (v *validator) upstreamsIndex() {
 	seen := map[string]string{}
@@ -520,8 +542,8 @@ func (v *validator) dubboTarget(d *DubboTarget, tpl *PathTemplate, p string) {
 	}
 	for i, a := range d.Attachments {
 		ap := index(p+".attachments", i)
-		if slices.Contains(reservedAttachments, strings.ToLower(a.Name)) {
-			v.add(ap+".name", "%q is reserved by Dubbo and set by the bridge only", a.Name)
+		if reservedAttachment(a.Name) {
+			v.add(ap+".name", "%q is reserved: Dubbo, triple or dubbo-go read it, so only the bridge sets it", a.Name)
 		}
 		v.headerNotReserved(a.Header, ap+".header")
 	}
