@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/protogate/protogate/config"
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
@@ -21,6 +26,9 @@ type dubboRoute struct {
 	erased   []string
 	returns  *javatype.Type
 	wantBody bool
+	// bodyFields are the top-level body fields the parameters read, when
+	// they read it field by field: any other field is a mistake.
+	bodyFields []string
 	// refTimeout is the longest timeout of all routes to the same service,
 	// which share one reference.
 	refTimeout time.Duration
@@ -48,6 +56,9 @@ func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
 		if p.From == "body" || strings.HasPrefix(p.From, "body.") {
 			d.wantBody = true
 		}
+		if f, ok := strings.CutPrefix(p.From, "body."); ok {
+			d.bodyFields = append(d.bodyFields, f)
+		}
 	}
 	return d, nil
 }
@@ -65,14 +76,24 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		if aerr != nil {
 			return aerr
 		}
-		var err error
 		if len(bytes.TrimSpace(raw)) > 0 {
+			if !isJSON(r.Header.Get("Content-Type")) {
+				return fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
+					"this route reads a JSON body: send Content-Type: application/json")
+			}
+			var err error
 			if body, err = decodeJSON(raw, st.table.maxDepth); err != nil {
 				return fail(http.StatusBadRequest, "bad_json", "%v", err)
 			}
-			if at, found := dubboproto.FindClassKey(body, ""); found {
-				return fail(http.StatusBadRequest, "class_not_allowed",
-					"the body sets %q: Java types come from the mapping, never from a request", at)
+			if obj, ok := body.(map[string]any); ok && len(rt.dubbo.bodyFields) > 0 {
+				for _, k := range sortedKeys(obj) {
+					if !slices.Contains(rt.dubbo.bodyFields, k) {
+						if dubboproto.IsClassKey(k) {
+							return fail(http.StatusBadRequest, "class_not_allowed", "the body sets %q: Java types come from the mapping, never from a request", k)
+						}
+						return fail(http.StatusBadRequest, "unknown_field", "the body has a field %q this route does not take (it takes %s)", k, strings.Join(rt.dubbo.bodyFields, ", "))
+					}
+				}
 			}
 		}
 	}
@@ -125,7 +146,11 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		} else {
 			val, err = conv.FromJSON(t, jsonVal, name)
 		}
-		if err != nil {
+		var classKey *dubboproto.ClassKeyError
+		switch {
+		case errors.As(err, &classKey):
+			return fail(http.StatusBadRequest, "class_not_allowed", "%v", err)
+		case err != nil:
 			return fail(http.StatusBadRequest, "bad_parameter", "%v", err)
 		}
 		args[i] = val
@@ -174,32 +199,104 @@ func dubboFailure(fail func(int, string, string, ...any) *apiError, err error, d
 	return fail(http.StatusBadGateway, "upstream_error", "upstream %s: %v", d.Upstream, err)
 }
 
-// decodeJSON reads one JSON value with numbers kept exact, refusing
-// trailing data and nesting deeper than maxDepth.
+// decodeJSON reads one JSON value with numbers kept exact, strictly:
+// invalid UTF-8, a lone surrogate escape, a key twice in one object,
+// trailing data and nesting deeper than maxDepth are each refused, where
+// encoding/json would repair or keep the last silently.
 func decodeJSON(raw []byte, maxDepth int) (any, error) {
+	if !utf8.Valid(raw) {
+		return nil, fmt.Errorf("the body is not valid UTF-8")
+	}
 	if err := checkDepth(raw, maxDepth); err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("the body is not valid JSON: %v", err)
+	v, err := decodeValue(dec, "")
+	if err != nil {
+		return nil, err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("the body holds more than one JSON value")
 	}
 	return v, nil
 }
 
+// decodeValue reads one value token by token, so duplicate keys are seen.
+func decodeValue(dec *json.Decoder, path string) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("the body is not valid JSON: %v", err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, fmt.Errorf("the body is not valid JSON: %v", err)
+				}
+				k := kt.(string)
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if _, dup := obj[k]; dup {
+					return nil, fmt.Errorf("%s appears twice in one object", p)
+				}
+				if obj[k], err = decodeValue(dec, p); err != nil {
+					return nil, err
+				}
+			}
+			_, err = dec.Token() // }
+			return obj, err
+		case '[':
+			list := []any{}
+			for i := 0; dec.More(); i++ {
+				v, err := decodeValue(dec, fmt.Sprintf("%s[%d]", path, i))
+				if err != nil {
+					return nil, err
+				}
+				list = append(list, v)
+			}
+			_, err = dec.Token() // ]
+			return list, err
+		}
+		return nil, fmt.Errorf("the body is not valid JSON")
+	}
+	return tok, nil
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // checkDepth counts nesting without building anything, so a hostile body
-// is refused before it is decoded.
+// is refused before it is decoded; on the way it refuses \u escapes of lone
+// surrogates, which encoding/json would turn into U+FFFD.
 func checkDepth(raw []byte, maxDepth int) error {
 	depth, inString, escaped := 0, false, false
-	for _, c := range raw {
+	for i, c := range raw {
 		switch {
 		case escaped:
 			escaped = false
+			if c == 'u' {
+				if err := checkSurrogate(raw, i+1); err != nil {
+					return err
+				}
+			}
 		case inString && c == '\\':
 			escaped = true
 		case c == '"':
@@ -215,4 +312,38 @@ func checkDepth(raw []byte, maxDepth int) error {
 		}
 	}
 	return nil
+}
+
+// checkSurrogate looks at the 4 hex digits of a \u escape at raw[at:]: a
+// high surrogate must be followed by an escaped low one, and a low one must
+// not stand alone (it is checked as the second half of a pair here).
+func checkSurrogate(raw []byte, at int) error {
+	r, ok := hex4(raw, at)
+	switch {
+	case !ok:
+		return nil // not valid JSON; the decoder says so
+	case r >= 0xD800 && r <= 0xDBFF:
+		if at+10 <= len(raw) && raw[at+4] == '\\' && raw[at+5] == 'u' {
+			if lo, ok := hex4(raw, at+6); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				return nil
+			}
+		}
+		return fmt.Errorf("the body holds a lone surrogate escape (\\u%04X): not a character", r)
+	case r >= 0xDC00 && r <= 0xDFFF:
+		if at >= 8 && raw[at-8] == '\\' && raw[at-7] == 'u' {
+			if hi, ok := hex4(raw, at-6); ok && hi >= 0xD800 && hi <= 0xDBFF {
+				return nil
+			}
+		}
+		return fmt.Errorf("the body holds a lone surrogate escape (\\u%04X): not a character", r)
+	}
+	return nil
+}
+
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[at:at+4]), 16, 32)
+	return rune(n), err == nil
 }

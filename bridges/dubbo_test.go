@@ -136,6 +136,9 @@ func dubboMapping(upstreams string, names ...string) string {
 		{"echoDate", "java.util.Date"}, {"echoBytes", "byte[]"}, {"echoInts", "int[]"},
 		{"echoList", "java.util.List<java.lang.String>"}, {"echoMap", "java.util.Map<java.lang.String, java.lang.Long>"},
 		{"echoStatus", "com.example.Status"}, {"createUser", "com.example.User"},
+		// The provider has no such method: the route exists so that what
+		// it must refuse is refused before any call.
+		{"echoObject", "java.lang.Object"},
 	}
 	var b strings.Builder
 	b.WriteString("listeners:\n  - name: public\n    address: 127.0.0.1:10000\n    routes:\n")
@@ -361,14 +364,39 @@ func TestDubboCalls(t *testing.T) {
 				{"/createUser", `{"name": `, "bad_json"},
 				{"/createUser", strings.Repeat("[", 40) + strings.Repeat("]", 40), "bad_json"},
 				{"/echoInt", ``, "missing_parameter"},
+				// Strict input: what encoding/json would repair or keep.
+				{"/echoString", "\"a\xffb\"", "bad_json"},
+				{"/echoString", `"a\ud800b"`, "bad_json"},
+				{"/echoString", `"\udc00"`, "bad_json"},
+				{"/createUser", `{"name": "x", "name": "y"}`, "bad_json"},
+				{"/createUser", `{"name": "x", "@type": "java.lang.Runtime"}`, "class_not_allowed"},
+				{"/createUser", `{"name": "x", "address": {"_class": "evil.Gadget"}}`, "class_not_allowed"},
+				{"/createUser", `{"name": "x", "address": {"$class": "evil.Gadget"}}`, "class_not_allowed"},
+				{"/echoObject", `{"a": {"@type": "evil.Gadget"}}`, "class_not_allowed"},
+				{"/echoObject", `[{"class": "evil.Gadget"}]`, "class_not_allowed"},
 			} {
 				code, r, _ := b.do("POST", "/"+up+bad.path, bad.body, nil)
 				if code != 400 || r.Error.Code != bad.code || r.Error.Route == "" {
 					t.Errorf("POST %s %.40s = %d %+v, want 400 %s", bad.path, bad.body, code, r.Error, bad.code)
 				}
 			}
+			for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
+				code, r, _ := b.do("POST", "/"+up+"/createUser", `{"name": "x"}`, map[string]string{"Content-Type": ct})
+				if code != 415 || r.Error.Code != "unsupported_media_type" {
+					t.Errorf("POST /createUser as %q = %d %+v, want 415", ct, code, r.Error)
+				}
+			}
 			if after := lastCall(t, b, up); after != before {
 				t.Errorf("a refused request reached the provider: %s", after)
+			}
+
+			// A valid surrogate pair is a character, and a "class" key of a
+			// declared Map<String, …> is data.
+			if code, _, h := b.do("POST", "/"+up+"/echoString", `"\ud83d\ude00"`, nil); code != 200 || h.Get("X-Test-Body") != "\"😀\"\n" {
+				t.Errorf("surrogate pair = %d %q", code, h.Get("X-Test-Body"))
+			}
+			if code, _, h := b.do("POST", "/"+up+"/echoMap", `{"class": 5}`, nil); code != 200 || lastCall(t, b, up) != "echoMap(map[string]int64(map[class:5]))" {
+				t.Errorf("a Map<String, Long> with a key named class = %d %s, provider got %s", code, h.Get("X-Test-Body"), lastCall(t, b, up))
 			}
 
 			// A provider slower than the route's timeout.

@@ -131,6 +131,9 @@ func (c *Converter) FromJSON(t *javatype.Type, v any, path string) (any, error) 
 		}
 		return tm, nil
 	case javatype.Object:
+		if at, found := FindClassKey(v, path); found {
+			return nil, &ClassKeyError{at}
+		}
 		return plain(v), nil
 	case javatype.Array:
 		if t.Elem.Kind == javatype.Primitive && t.Elem.Name == "byte" {
@@ -162,7 +165,12 @@ func (c *Converter) FromJSON(t *javatype.Type, v any, path string) (any, error) 
 				}
 			}
 			var val any = plain(m[k])
-			if t.Elem != nil {
+			if t.Elem == nil {
+				// A raw Map's values are untyped: no class keys inside.
+				if at, found := FindClassKey(m[k], path+"."+k); found {
+					return nil, &ClassKeyError{at}
+				}
+			} else {
 				var err error
 				if val, err = c.FromJSON(t.Elem, m[k], path+"."+k); err != nil {
 					return nil, err
@@ -201,6 +209,9 @@ func (c *Converter) FromJSON(t *javatype.Type, v any, path string) (any, error) 
 		}
 		for _, k := range sortedKeys(m) {
 			ft, ok := fields[k]
+			if !ok && IsClassKey(k) {
+				return nil, &ClassKeyError{path + "." + k}
+			}
 			if !ok {
 				return nil, &ValueError{path + "." + k, fmt.Sprintf("%s has no field %q", t.Name, k)}
 			}
@@ -223,6 +234,9 @@ func (c *Converter) list(t *javatype.Type, v any, path string, fail func(string,
 	out := make([]any, len(items))
 	for i, it := range items {
 		if t.Elem == nil {
+			if at, found := FindClassKey(it, fmt.Sprintf("%s[%d]", path, i)); found {
+				return nil, &ClassKeyError{at}
+			}
 			out[i] = plain(it)
 			continue
 		}
@@ -382,8 +396,26 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// FindClassKey reports the path of a "class" key anywhere in a JSON value:
-// a client never chooses a Java type, not even inside a nested object.
+// IsClassKey reports a key that names a Java type in one serialization or
+// another (hessian maps, Fastjson, Jackson, dubbo-go's generic maps).
+func IsClassKey(k string) bool {
+	switch strings.ToLower(k) {
+	case "class", "@type", "_class", "$class":
+		return true
+	}
+	return false
+}
+
+// ClassKeyError is a request value that tries to name a Java type.
+type ClassKeyError struct{ Path string }
+
+func (e *ClassKeyError) Error() string {
+	return fmt.Sprintf("the body sets %q: Java types come from the mapping, never from a request", e.Path)
+}
+
+// FindClassKey reports the path of a class key (IsClassKey) anywhere in an
+// untyped JSON value: a client never chooses a Java type, not even inside
+// a nested object.
 func FindClassKey(v any, path string) (string, bool) {
 	switch x := v.(type) {
 	case map[string]any:
@@ -392,7 +424,7 @@ func FindClassKey(v any, path string) (string, bool) {
 			if path != "" {
 				p = path + "." + k
 			}
-			if strings.EqualFold(k, "class") {
+			if IsClassKey(k) {
 				return p, true
 			}
 			if at, ok := FindClassKey(x[k], p); ok {
