@@ -186,7 +186,16 @@ func (b *bridge) do(method, path, body string, header map[string]string) (int, r
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	// A body is JSON unless the test says otherwise (an empty
+	// Content-Type sends none at all).
+	if _, set := header["Content-Type"]; body != "" && !set {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
