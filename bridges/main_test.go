@@ -15,5 +15,6 @@ func TestMain(m *testing.M) {
 			println("removing the provider build directory:", err.Error())
 		}
 	}
+	_ = os.RemoveAll(natsBinDir) // the nats-server natsproc_test.go built; "" removes nothing
 	os.Exit(code)
 }

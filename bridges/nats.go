@@ -182,7 +182,7 @@ func natsFailure(fail func(int, string, string, ...any) *apiError, err error, n 
 		return fail(http.StatusConflict, "expectation_failed", "%s", conflict.Reason)
 	case errors.As(err, &svc):
 		if svc.Code < 400 || svc.Code > 599 {
-			return fail(http.StatusBadGateway, "service_error", "the service on upstream %s answered with error code %d, which is not an HTTP error status: %s", n.Upstream, svc.Code, svc.Description)
+			return fail(http.StatusBadGateway, "service_error", "the service on upstream %s answered with error code %q, which is not an HTTP error status: %s", n.Upstream, svc.CodeText, svc.Description)
 		}
 		return fail(svc.Code, "service_error", "%s", svc.Description)
 	}

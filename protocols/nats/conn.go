@@ -47,7 +47,7 @@ type Conn struct {
 type link struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	built chan struct{} // closed once nc and js are set
+	built chan struct{} // closed once nc and js are set and the link is current (or given up)
 	// episode ends when the connection is lost, so a publish waiting for
 	// its ack learns at once that its outcome is unknown.
 	episode atomic.Pointer[episode]
@@ -76,7 +76,7 @@ func Connect(u *config.NATSUpstream, urls []string, log *slog.Logger) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	c.cur.Store(l)
+	c.install(l)
 	// A server down at start calls no handler until it is up.
 	c.state.downAtStart(func() bool { return l.nc.Status() == nats.CONNECTED }, reason(l.nc.LastError(), "no server answered"))
 	return c, nil
@@ -106,6 +106,7 @@ func (c *Conn) dial() (*link, error) {
 		// goroutine: not per reconnect attempt and not per publish.
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			l.lost()
+			<-l.built
 			if nc.IsClosed() || !c.current(l) {
 				return // a close, reported by the closed handler or asked for by Drain
 			}
@@ -115,6 +116,7 @@ func (c *Conn) dial() (*link, error) {
 		nats.ConnectHandler(func(nc *nats.Conn) { c.connected(l) }),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			l.lost()
+			<-l.built
 			if c.stopped.Load() || !c.current(l) {
 				return
 			}
@@ -130,16 +132,28 @@ func (c *Conn) dial() (*link, error) {
 	opts = append(opts, auth...)
 	nc, err := nats.Connect(strings.Join(c.urls, ","), opts...)
 	if err != nil {
+		close(l.built)
 		return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
+		close(l.built) // its handlers find a link that never became current
 		nc.Close()
 		return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 	}
 	l.nc, l.js = nc, js
-	close(l.built) // the connect callback can run before dial returns
 	return l, nil
+}
+
+// install makes l the current link, then lets its handlers run. nats.go
+// can call them before dial returns (the connect callback of a first
+// connect that succeeded at once always races it); run earlier, they would
+// find another link current and drop the event: an upstream never
+// provisioned and never ready, or a close never replaced.
+func (c *Conn) install(l *link) (old *link) {
+	old = c.cur.Swap(l)
+	close(l.built)
+	return old
 }
 
 func (c *Conn) current(l *link) bool { return c.cur.Load() == l }
@@ -202,8 +216,13 @@ func (c *Conn) replace() {
 			c.log.Debug("replacing the NATS connection failed", "err", err)
 			continue
 		}
-		old := c.cur.Swap(l)
+		old := c.install(l)
 		old.nc.Close()
+		if c.stopped.Load() {
+			// Drain ran while this one was dialled and drained the old.
+			l.nc.Close()
+			return
+		}
 		c.log.Debug("NATS connection replaced", "attempt", n)
 		return
 	}

@@ -69,7 +69,8 @@ func (e *LimitError) Error() string {
 
 // ServiceError is a reply from a NATS micro service that reports an error.
 type ServiceError struct {
-	Code        int
+	Code        int    // 0 when the service's code is not a number
+	CodeText    string // the code as the service sent it
 	Description string
 	Header      nats.Header
 	Data        []byte
@@ -245,10 +246,10 @@ func (c *Conn) stream(ctx context.Context, l *link, name string) (jetstream.Stre
 func classifyPublish(ctx context.Context, err error) error {
 	var api *jetstream.APIError
 	switch {
-	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrReconnectBufExceeded),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrConnectionDraining):
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrConnectionDraining):
 		return ErrNotConnected
-	case errors.Is(context.Cause(ctx), errLost):
+	case errors.Is(context.Cause(ctx), errLost), lostAfterSending(err):
 		return ErrOutcomeUnknown
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return ErrNoStream
@@ -265,6 +266,16 @@ func classifyPublish(ctx context.Context, err error) error {
 		}
 	}
 	return err
+}
+
+// lostAfterSending is how nats.go ends a request whose connection closes
+// while it waits for the answer (a server error that closes it, say): the
+// message went out, so whether it arrived is unknown. nats.go gives the
+// same error for a connection already closed before sending, a narrow race
+// after the status check; "unknown" is true then too, whereas "nothing was
+// sent" would be false in the first case.
+func lostAfterSending(err error) bool {
+	return errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected)
 }
 
 // notSent is an error nats.go returns before writing anything.
@@ -316,10 +327,10 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Reply, error) {
 	resp, err := l.nc.RequestMsgWithContext(wctx, m.msg())
 	switch {
 	case err == nil:
+	case errors.Is(context.Cause(wctx), errLost), lostAfterSending(err):
+		return nil, ErrOutcomeUnknown
 	case notSent(err):
 		return nil, ErrNotConnected
-	case errors.Is(context.Cause(wctx), errLost):
-		return nil, ErrOutcomeUnknown
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, ErrNoResponders
 	case errors.Is(err, nats.ErrMaxPayload):
@@ -330,7 +341,7 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Reply, error) {
 		return nil, err
 	}
 	if code := resp.Header.Get("Nats-Service-Error-Code"); code != "" {
-		se := &ServiceError{Description: resp.Header.Get("Nats-Service-Error"), Header: resp.Header, Data: resp.Data}
+		se := &ServiceError{CodeText: code, Description: resp.Header.Get("Nats-Service-Error"), Header: resp.Header, Data: resp.Data}
 		se.Code, _ = strconv.Atoi(code)
 		return nil, se
 	}

@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type linkState struct {
 	lastError string
 	lastAt    time.Time
 	why       string // the last reason it went down
+	closedWhy string // the reason of the last close told in this outage
 }
 
 // repeated says whether msg is the asynchronous error last seen, less than
@@ -59,7 +61,7 @@ func (s *linkState) up(server string) {
 	case !s.connected:
 		s.log.Info("upstream connected", "server", server)
 	}
-	s.isDown, s.connected = false, true
+	s.isDown, s.connected, s.closedWhy = false, true, ""
 }
 
 // downAtStart marks the upstream down when it is not connected right after
@@ -77,13 +79,18 @@ func (s *linkState) downAtStart(isConnected func() bool, why string) {
 }
 
 // closed reports a connection nats.go gave up on; the bridge replaces it,
-// and up() reports when the new one serves.
+// and up() reports when the new one serves. A replacement given up on for
+// the same reason in the same outage is no news: DEBUG, not one ERROR line
+// per attempt for as long as the cause lasts.
 func (s *linkState) closed(why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.isDown = true
-	s.why = why
-	s.log.Error("upstream connection closed by the NATS client; replacing it", "reason", why)
+	lv := slog.LevelError
+	if s.isDown && s.closedWhy == why {
+		lv = slog.LevelDebug
+	}
+	s.isDown, s.why, s.closedWhy = true, why, why
+	s.log.Log(context.Background(), lv, "upstream connection closed by the NATS client; replacing it", "reason", why)
 }
 
 // reason says why the upstream is unusable, for readiness.
