@@ -1,6 +1,8 @@
 package test
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,4 +63,28 @@ func pathWithoutEnvoy() string {
 		keep = append(keep, d)
 	}
 	return strings.Join(keep, string(os.PathListSeparator))
+}
+
+// TestMakeRunRefusesBusyPorts: a second make run stops before it builds,
+// starts or writes anything when one of its ports is taken.
+func TestMakeRunRefusesBusyPorts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	out, err := exec.Command("make", "--no-print-directory", "-C", "..", "check-run-ports", fmt.Sprintf("RUN_PORTS=%d", port)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("port 127.0.0.1:%d is already in use", port)) {
+		t.Fatalf("make check-run-ports with port %d taken: err=%v\n%s", port, err, out)
+	}
+	l.Close()
+	if out, err := exec.Command("make", "--no-print-directory", "-C", "..", "check-run-ports", fmt.Sprintf("RUN_PORTS=%d", port)).CombinedOutput(); err != nil {
+		t.Fatalf("make check-run-ports with port %d free: %v\n%s", port, err, out)
+	}
+	// run depends on the check first, so nothing starts before it.
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil || !strings.Contains(string(mk), "\nrun: check-run-ports build\n") {
+		t.Fatalf("make run must check its ports before building or starting anything")
+	}
 }
