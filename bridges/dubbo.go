@@ -193,6 +193,10 @@ func dubboFailure(fail func(int, string, string, ...any) *apiError, err error, d
 		return fail(status, "provider_exception", "%s.%s threw %s: %s", d.Service, d.Method, what, pe.Message)
 	case errors.Is(err, dubboproto.ErrNoProvider):
 		return fail(http.StatusServiceUnavailable, "no_provider", "no provider of %s on upstream %s is reachable", d.Service, d.Upstream)
+	case errors.Is(err, dubboproto.ErrServiceNotFound):
+		return fail(http.StatusNotFound, "no_such_service", "upstream %s has no provider of %s with version %q and group %q", d.Upstream, d.Service, d.Version, d.Group)
+	case errors.Is(err, dubboproto.ErrResponseTooLarge):
+		return fail(http.StatusBadGateway, "response_too_large", "%s.%s answered with more than the bridge takes", d.Service, d.Method)
 	case errors.Is(err, dubboproto.ErrTimeout):
 		return fail(http.StatusGatewayTimeout, "provider_timeout", "%s.%s did not answer within %s", d.Service, d.Method, d.Timeout)
 	}

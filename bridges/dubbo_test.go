@@ -177,6 +177,9 @@ func dubboMapping(upstreams string, names ...string) string {
       - name: %[1]s-slow
         match: { path: /%[1]s/slow, methods: [POST] }
         dubbo: { upstream: %[1]s, service: com.example.UserService, method: slow, params: [ { from: body.ms, type: long } ], timeout: 500ms }
+      - name: %[1]s-patient
+        match: { path: /%[1]s/patient, methods: [POST] }
+        dubbo: { upstream: %[1]s, service: com.example.UserService, method: slow, params: [ { from: body.ms, type: long } ], timeout: 10s }
       - name: %[1]s-attachments
         match: { path: /%[1]s/attachments, methods: [POST] }
         body_limit: 1KiB
@@ -460,5 +463,46 @@ func TestDubboAttachmentsAndLimits(t *testing.T) {
 	}
 	if after := lastCall(t, b, "viadubbo"); after != before {
 		t.Errorf("an oversized body reached the provider: %s", after)
+	}
+}
+
+// TestDubboRouteTimeouts: over the dubbo protocol the route's timeout is
+// the deadline, whatever the dubbo-go default of 3 s: a 10 s route waits
+// for a 5 s method, a 500 ms route answers 504 at about 500 ms and says so.
+func TestDubboRouteTimeouts(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, dubboMapping(directUpstreams(p), "viadubbo"))
+	start := time.Now()
+	code, _, h := b.do("POST", "/viadubbo/patient", `{"ms": 5000}`, nil)
+	if code != 200 || !strings.Contains(h.Get("X-Test-Body"), "done") {
+		t.Fatalf("a 5 s call on a 10 s route = %d %s after %v", code, h.Get("X-Test-Body"), time.Since(start))
+	}
+	start = time.Now()
+	code, r, _ := b.do("POST", "/viadubbo/slow", `{"ms": 3000}`, nil)
+	took := time.Since(start)
+	if code != 504 || r.Error.Code != "provider_timeout" || !strings.Contains(r.Error.Message, "500ms") || took > 1500*time.Millisecond || took < 450*time.Millisecond {
+		t.Fatalf("a 3 s call on a 500 ms route = %d %+v after %v", code, r.Error, took)
+	}
+}
+
+// TestDubboNoSuchService: a version or group the provider does not export
+// is a 404 naming both, not a timeout or a generic failure.
+func TestDubboNoSuchService(t *testing.T) {
+	p := startProvider(t)
+	b := startBridge(t, `
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    routes:
+      - name: wrong-version
+        match: { path: /wrong, methods: [POST] }
+        dubbo: { upstream: viadubbo, service: com.example.UserService, version: 9.9.9, group: nowhere, method: echoInt, params: [ { from: body, type: int } ] }
+`+directUpstreams(p)+`
+bridge:
+  address: 127.0.0.1:0
+`)
+	code, r, _ := b.do("POST", "/wrong", `1`, nil)
+	if code != 404 || r.Error.Code != "no_such_service" || !strings.Contains(r.Error.Message, `version "9.9.9" and group "nowhere"`) || r.Error.Upstream != "viadubbo" {
+		t.Fatalf("wrong version and group = %d %+v", code, r.Error)
 	}
 }

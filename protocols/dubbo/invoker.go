@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"dubbo.apache.org/dubbo-go/v3"
@@ -24,6 +25,7 @@ import (
 	hessian "github.com/apache/dubbo-go-hessian2"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/protocols/dubbo/wire"
 )
 
 // Errors a call can end with, for the caller to map to its own terms.
@@ -81,6 +83,10 @@ type Invoker struct {
 	mu     sync.Mutex
 	refs   map[refKey]*reference
 	health *health
+	// wire is protogate's own dubbo-protocol transport, for providers
+	// listed by address; next turns the round robin over them.
+	wire *wire.Client
+	next atomic.Int64
 }
 
 type reference struct {
@@ -114,7 +120,11 @@ func NewInvoker(log *slog.Logger) (*Invoker, error) {
 	if instanceErr != nil {
 		return nil, fmt.Errorf("dubbo-go: %w", instanceErr)
 	}
-	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}, health: newHealth(log)}, nil
+	wc, err := wire.NewClient(wire.Options{Logger: log.With("component", "dubbo-wire")})
+	if err != nil {
+		return nil, fmt.Errorf("dubbo transport: %w", err)
+	}
+	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}, health: newHealth(log), wire: wc}, nil
 }
 
 // Invoke calls the method and returns the provider's result as dubbo-go
@@ -131,6 +141,9 @@ func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
 }
 
 func (inv *Invoker) invoke(ctx context.Context, c *Call) (any, error) {
+	if direct(c) {
+		return inv.callDirect(ctx, c)
+	}
 	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group}
 	inv.mu.Lock()
 	ref, ok := inv.refs[key]

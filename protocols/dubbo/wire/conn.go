@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,7 +156,7 @@ func (cn *conn) markClosing(how string) {
 	cn.closing, cn.since = true, time.Now()
 	cn.mu.Unlock()
 	cn.pool.closing.Add(1)
-	cn.log.Info("dubbo provider is shutting down", "addr", cn.pool.addr, "signal", how)
+	cn.log.Debug("dubbo provider is shutting down", "addr", cn.pool.addr, "signal", how)
 }
 
 // closingSince is when the provider announced its shutdown here; zero if
@@ -195,10 +194,7 @@ func (cn *conn) fail(cause error) {
 	for _, c := range pending {
 		c.done <- reply{err: &ConnectionLostError{Sent: c.sent.Load(), Cause: cause}}
 	}
-	// Closing on purpose is routine; the provider going away is news.
-	lvl := slog.LevelInfo
-	if errors.Is(cause, ErrClientClosed) || errors.Is(cause, errUnused) {
-		lvl = slog.LevelDebug
-	}
-	cn.log.Log(context.Background(), lvl, "dubbo connection closed", "addr", cn.pool.addr, "pending", len(pending), "reason", cause.Error())
+	// Per connection, and so DEBUG: the caller reports an upstream going
+	// away once, whatever the number of its connections.
+	cn.log.Debug("dubbo connection closed", "addr", cn.pool.addr, "pending", len(pending), "reason", cause.Error())
 }

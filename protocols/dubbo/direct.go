@@ -1,0 +1,113 @@
+package dubbo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/protogate/protogate/protocols/dubbo/wire"
+)
+
+// ErrServiceNotFound: the provider exports no service with the version
+// and group the route asks for.
+var ErrServiceNotFound = errors.New("no such service")
+
+// ErrResponseTooLarge: the provider's answer is over the size limit.
+var ErrResponseTooLarge = errors.New("the provider's answer is larger than the bridge takes")
+
+// ServiceNotFoundError names what was looked for.
+type ServiceNotFoundError struct{ Service, Version, Group string }
+
+func (e *ServiceNotFoundError) Error() string {
+	return fmt.Sprintf("no provider exports %s with version %q and group %q", e.Service, e.Version, e.Group)
+}
+
+func (e *ServiceNotFoundError) Is(t error) bool { return t == ErrServiceNotFound }
+
+// direct reports whether a call goes through protogate's own transport:
+// the dubbo protocol to providers listed by address. Triple, and
+// providers found in a registry, go through dubbo-go.
+func direct(c *Call) bool {
+	return c.Upstream.Protocol == "dubbo" && c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0
+}
+
+// callDirect calls one of the upstream's providers, starting at the next
+// in turn. A call that certainly never reached a provider (unreachable,
+// shutting down, a connection that broke before the write) goes to the
+// next provider whatever the method; one that may have run goes again only
+// on idempotent routes, and never after the method itself threw.
+func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
+	addrs, err := providerAddrs(c.Upstream.URLs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	inv2 := wire.Invocation{Service: c.Service, Version: c.Version, Group: c.Group, Method: c.Method,
+		Types: c.Types, Args: c.Args, Attachments: c.Attachments}
+	start := int(inv.next.Add(1))
+	retries := 0
+	var last error
+	for i := 0; i < len(addrs)+c.Retries; i++ {
+		addr := addrs[(start+i)%len(addrs)]
+		if inv.wire.Closing(addr) && len(addrs) > 1 {
+			continue
+		}
+		v, _, err := inv.wire.Call(ctx, addr, inv2)
+		if err == nil {
+			return v, nil
+		}
+		last = err
+		switch {
+		case ctx.Err() != nil:
+			return nil, directError(c, err)
+		case wire.NotSent(err):
+			continue
+		case retryable(err) && retries < c.Retries:
+			retries++
+			continue
+		}
+		return nil, directError(c, err)
+	}
+	return nil, directError(c, last)
+}
+
+// retryable are failures after which an idempotent call may run again.
+func retryable(err error) bool {
+	return errors.Is(err, wire.ErrConnectionLost) || errors.Is(err, wire.ErrServerError) || errors.Is(err, wire.ErrThreadPoolExhausted)
+}
+
+// directError turns the transport's kinds into the invoker's.
+func directError(c *Call, err error) error {
+	var pe *wire.ProviderException
+	switch {
+	case err == nil, errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrProviderClosing),
+		errors.Is(err, wire.ErrConnectionLost), errors.Is(err, wire.ErrClientClosed):
+		return ErrNoProvider
+	case errors.As(err, &pe):
+		return &ProviderError{Class: pe.Class, Message: pe.Message}
+	case errors.Is(err, wire.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return ErrTimeout
+	case errors.Is(err, wire.ErrServiceNotFound):
+		return &ServiceNotFoundError{Service: c.Service, Version: c.Version, Group: c.Group}
+	case errors.Is(err, wire.ErrResponseTooLarge):
+		return ErrResponseTooLarge
+	case errors.Is(err, wire.ErrServerError), errors.Is(err, wire.ErrThreadPoolExhausted):
+		return ErrNoProvider
+	}
+	return err
+}
+
+// providerAddrs reads HOST:PORT from dubbo://HOST:PORT URLs.
+func providerAddrs(urls []string) ([]string, error) {
+	out := make([]string, 0, len(urls))
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("provider URL %q: not dubbo://HOST:PORT", s)
+		}
+		out = append(out, u.Host)
+	}
+	return out, nil
+}
