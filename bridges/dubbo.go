@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -86,7 +87,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 				return fail(http.StatusBadRequest, "bad_json", "%v", err)
 			}
 			if obj, ok := body.(map[string]any); ok && len(rt.dubbo.bodyFields) > 0 {
-				for _, k := range sortedKeys(obj) {
+				for _, k := range slices.Sorted(maps.Keys(obj)) {
 					if !slices.Contains(rt.dubbo.bodyFields, k) {
 						if dubboproto.IsClassKey(k) {
 							return fail(http.StatusBadRequest, "class_not_allowed", "the body sets %q: Java types come from the mapping, never from a request", k)
@@ -276,15 +277,6 @@ func decodeValue(dec *json.Decoder, path string) (any, error) {
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // checkDepth counts nesting without building anything, so a hostile body
