@@ -173,7 +173,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	if err != nil {
 		return dubboFailure(fail, err, d)
 	}
-	writeJSON(w, http.StatusOK, dubboproto.TypedResultToJSON(result, rt.dubbo.returns, d.IncludeClass))
+	writeJSON(w, http.StatusOK, conv.Result(result, rt.dubbo.returns, d.IncludeClass))
 	return nil
 }
 

@@ -340,7 +340,7 @@ func TestDubboCalls(t *testing.T) {
 				t.Errorf("getUser = %d %s", code, h.Get("X-Test-Body"))
 			}
 			code, _, h = b.do("GET", "/"+up+"/users?status=SUSPENDED&limit=1", "", nil)
-			if code != 200 || strings.Count(h.Get("X-Test-Body"), `"id"`) != 1 || !strings.Contains(lastCall(t, b, up), "findUsers(string(SUSPENDED), *int32(") {
+			if code != 200 || strings.Count(h.Get("X-Test-Body"), `"id"`) != 1 || !strings.Contains(lastCall(t, b, up), "findUsers(main.Status(SUSPENDED), *int32(") {
 				t.Errorf("findUsers = %d %s", code, h.Get("X-Test-Body"))
 			}
 

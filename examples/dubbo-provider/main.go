@@ -46,12 +46,36 @@ type Address struct {
 
 func (Address) JavaClassName() string { return "com.example.Address" }
 
+// Status is com.example.Status, a Java enum: on the wire an object of its
+// class holding its name, which hessian turns into a constant here.
+type Status hessian.JavaEnum
+
+const (
+	StatusActive Status = iota
+	StatusSuspended
+)
+
+var statusNames = map[Status]string{StatusActive: "ACTIVE", StatusSuspended: "SUSPENDED"}
+
+func (Status) JavaClassName() string { return "com.example.Status" }
+func (s Status) String() string      { return statusNames[s] }
+
+// EnumValue is how hessian decodes a constant by name.
+func (Status) EnumValue(name string) hessian.JavaEnum {
+	for s, n := range statusNames {
+		if n == name {
+			return hessian.JavaEnum(s)
+		}
+	}
+	return hessian.InvalidJavaEnum
+}
+
 // User is com.example.User; its fields cover the types a POJO can hold.
 type User struct {
 	Id      int64 // "Id", not "ID": dubbo-go lower-cases only the first letter, and Java says "id"
 	Name    string
 	Age     int32
-	Status  string // com.example.Status travels by name
+	Status  Status
 	Balance *gxbig.Decimal
 	Created time.Time
 	Tags    []string
@@ -69,9 +93,10 @@ func illegalArgument(msg string) error {
 // UserService is com.example.UserService. Each echo method returns what it
 // got, so a test sees a value travel HTTP → Java value → provider → JSON.
 type UserService struct {
-	mu   sync.Mutex
-	last string
-	seq  int64
+	mu          sync.Mutex
+	last        string
+	lastTimeout string
+	seq         int64
 }
 
 func (s *UserService) record(method string, args ...any) {
@@ -155,7 +180,7 @@ func (s *UserService) EchoMap(_ context.Context, v map[string]int64) (map[string
 	s.record("echoMap", v)
 	return v, nil
 }
-func (s *UserService) EchoStatus(_ context.Context, v string) (string, error) {
+func (s *UserService) EchoStatus(_ context.Context, v Status) (Status, error) {
 	s.record("echoStatus", v)
 	return v, nil
 }
@@ -176,12 +201,12 @@ func (s *UserService) CreateUser(_ context.Context, u *User) (*User, error) {
 // GetUser returns a user by id, as a path parameter would ask.
 func (s *UserService) GetUser(_ context.Context, id int64) (*User, error) {
 	s.record("getUser", id)
-	return &User{Id: id, Name: fmt.Sprintf("user-%d", id), Age: 30, Status: "ACTIVE",
+	return &User{Id: id, Name: fmt.Sprintf("user-%d", id), Age: 30, Status: StatusActive,
 		Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Tags: []string{"a"}, Address: &Address{City: "Oslo"}}, nil
 }
 
 // FindUsers takes two parameters from the query.
-func (s *UserService) FindUsers(_ context.Context, status string, limit *int32) ([]*User, error) {
+func (s *UserService) FindUsers(_ context.Context, status Status, limit *int32) ([]*User, error) {
 	s.record("findUsers", status, limit)
 	n := int32(2)
 	if limit != nil {
@@ -194,14 +219,52 @@ func (s *UserService) FindUsers(_ context.Context, status string, limit *int32) 
 	return out, nil
 }
 
-// Fail throws: "argument" as an IllegalArgumentException, anything else as
-// a plain error.
+// Fail throws: "argument" as an IllegalArgumentException, "unavailable"
+// as an IllegalStateException whose message says "unavailable" (an
+// exception, not an outage), anything else as a plain error.
 func (s *UserService) Fail(_ context.Context, kind string) (string, error) {
 	s.record("fail", kind)
-	if kind == "argument" {
+	switch kind {
+	case "argument":
 		return "", illegalArgument("bad argument: " + kind)
+	case "unavailable":
+		return "", &hessian2.GenericException{ExceptionClass: "java.lang.IllegalStateException",
+			ExceptionMessage: "the service is unavailable"}
 	}
 	return "", errors.New("provider failure: " + kind)
+}
+
+// Ping takes no argument.
+func (s *UserService) Ping(context.Context) (string, error) {
+	s.record("ping")
+	return "pong", nil
+}
+
+// Touch returns nothing (a void method).
+func (s *UserService) Touch(_ context.Context, tag string) error {
+	s.record("touch", tag)
+	return nil
+}
+
+// NoUser finds nobody: a null result.
+func (s *UserService) NoUser(_ context.Context, id int64) (*User, error) {
+	s.record("noUser", id)
+	return nil, nil
+}
+
+// BigString answers n bytes of text, for response size limits.
+func (s *UserService) BigString(_ context.Context, n int32) (string, error) {
+	s.record("bigString", n)
+	return strings.Repeat("x", int(n)), nil
+}
+
+// LastTimeout returns the time the previous call to Slow was given: the
+// "timeout" attachment over dubbo, what was left of its deadline over
+// triple.
+func (s *UserService) LastTimeout(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastTimeout, nil
 }
 
 // Attachments returns the attachments the call carried, so tests can see
@@ -225,8 +288,25 @@ func (s *UserService) Attachments(ctx context.Context, tag string) (map[string]s
 }
 
 // Slow answers after ms milliseconds.
-func (s *UserService) Slow(_ context.Context, ms int64) (string, error) {
+func (s *UserService) Slow(ctx context.Context, ms int64) (string, error) {
 	s.record("slow", ms)
+	given := ""
+	if att, ok := ctx.Value(constant.AttachmentKey).(map[string]any); ok {
+		switch x := att["timeout"].(type) {
+		case string:
+			given = x + "ms"
+		case []string:
+			if len(x) > 0 {
+				given = x[0] + "ms"
+			}
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && given == "" {
+		given = time.Until(dl).Round(100 * time.Millisecond).String()
+	}
+	s.mu.Lock()
+	s.lastTimeout = given
+	s.mu.Unlock()
 	time.Sleep(time.Duration(ms) * time.Millisecond)
 	return "done", nil
 }
@@ -271,6 +351,7 @@ func newLogger(level string) (*slog.Logger, error) {
 // which dubbo-go binds on every interface, is not exported (remote
 // metadata: with a registry, metadata goes there).
 func serve(logger *slog.Logger, dubboPort, triplePort int, zk, registration string) error {
+	hessian.RegisterJavaEnum(StatusActive)
 	hessian.RegisterPOJO(&User{})
 	hessian.RegisterPOJO(&Address{})
 	ins, err := dubbo.NewInstance(instanceOptions(logger, dubboPort, triplePort, zk, registration)...)
@@ -315,7 +396,10 @@ func instanceOptions(logger *slog.Logger, dubboPort, triplePort int, zk, registr
 		dubbo.WithRemoteMetadata(),
 	}
 	if dubboPort > 0 {
-		opts = append(opts, dubbo.WithProtocol(protocol.WithID("dubbo"), protocol.WithDubbo(), protocol.WithIp("127.0.0.1"), protocol.WithPort(dubboPort)))
+		opts = append(opts, dubbo.WithProtocol(protocol.WithID("dubbo"), protocol.WithDubbo(), protocol.WithIp("127.0.0.1"), protocol.WithPort(dubboPort),
+			// getty's default refuses frames over about 1 MB; hessian's
+			// codec packs up to 8 MiB.
+			protocol.WithParams(map[string]any{"getty-session-param": map[string]any{"max-msg-len": 8 << 20}})))
 	}
 	if triplePort > 0 {
 		opts = append(opts, dubbo.WithProtocol(protocol.WithID("tri"), protocol.WithTriple(), protocol.WithIp("127.0.0.1"), protocol.WithPort(triplePort)))

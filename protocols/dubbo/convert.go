@@ -189,7 +189,7 @@ func (c *Converter) FromJSON(t *javatype.Type, v any, path string) (any, error) 
 			if !ok || !slices.Contains(decl.Enum, s) {
 				return nil, fail("must be one of %s", strings.Join(decl.Enum, ", "))
 			}
-			return s, nil
+			return EnumConstant{Class: t.Name, Name: s}, nil
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -344,12 +344,19 @@ func numberText(v any) (string, bool) {
 }
 
 // plain turns JSON into plain Go values for java.lang.Object and untyped
-// collections: whole numbers as int64, others float64.
+// collections: whole numbers as Long, whole numbers beyond Long's range as
+// BigInteger (never a double that would lose digits), others as Double.
 func plain(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
 			return i
+		}
+		if _, ok := new(big.Int).SetString(string(x), 10); ok {
+			i := new(gxbig.Integer)
+			if i.FromString(string(x)) == nil {
+				return i
+			}
 		}
 		f, _ := strconv.ParseFloat(string(x), 64)
 		return f

@@ -61,9 +61,9 @@ func TestFromJSON(t *testing.T) {
 		{"java.util.Map<java.lang.String, java.lang.Integer>", `{"a": 1}`, map[any]any{"a": int32(1)}},
 		{"java.util.Map<java.lang.Long, java.lang.String>", `{"7": "x"}`, map[any]any{int64(7): "x"}},
 		{"java.lang.Object", `{"n": 1, "f": 1.5, "l": [true]}`, map[string]any{"n": int64(1), "f": 1.5, "l": []any{true}}},
-		{"com.example.Status", `"ACTIVE"`, "ACTIVE"},
+		{"com.example.Status", `"ACTIVE"`, EnumConstant{"com.example.Status", "ACTIVE"}},
 		{"com.example.User", `{"name": "alice", "age": 30, "status": "SUSPENDED", "address": {"city": "Oslo"}, "tags": ["a"]}`,
-			map[string]any{"class": "com.example.User", "name": "alice", "age": int32(30), "status": "SUSPENDED",
+			map[string]any{"class": "com.example.User", "name": "alice", "age": int32(30), "status": EnumConstant{"com.example.Status", "SUSPENDED"},
 				"address": map[string]any{"class": "com.example.Address", "city": "Oslo"}, "tags": []any{"a"}}},
 	}
 	for _, tt := range tests {
@@ -139,7 +139,7 @@ func TestFromText(t *testing.T) {
 		{"int", "3000000000", nil, true},
 		{"java.lang.Boolean", "true", true, false},
 		{"java.lang.String", "a b", "a b", false},
-		{"com.example.Status", "ACTIVE", "ACTIVE", false},
+		{"com.example.Status", "ACTIVE", EnumConstant{"com.example.Status", "ACTIVE"}, false},
 		{"java.util.List<java.lang.String>", "a,b", nil, true},
 	} {
 		typ, _ := javatype.Parse(tt.typ)

@@ -83,7 +83,7 @@ func ResultToJSON(v any, includeClass bool) any {
 }
 
 func objectToJSON(m map[string]any, includeClass bool) any {
-	class, _ := m["class"].(string)
+	class := classOf(m)
 	switch class {
 	case "java.math.BigDecimal", "java.math.BigInteger":
 		if v, ok := m["value"]; ok {
@@ -93,18 +93,41 @@ func objectToJSON(m map[string]any, includeClass bool) any {
 			return i.String()
 		}
 	}
-	// An enum arrives as an object of its class holding only its name.
-	if name, ok := m["name"].(string); ok && class != "" && len(m) == 2 && !includeClass {
+	// An enum arrives as an object of its class holding only its name
+	// (hessian's form, or dubbo-go's generalized {"_class", "name"}).
+	if name, ok := enumName(m); ok && !includeClass {
 		return name
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if k == "class" && !includeClass {
+		if isResultClassKey(k) && !includeClass {
 			continue
 		}
 		out[k] = ResultToJSON(v, includeClass)
 	}
 	return out
+}
+
+// classOf is the class a result object names: "class" in Java's generic
+// maps, "_class" in dubbo-go's.
+func classOf(m map[string]any) string {
+	if c, ok := m["class"].(string); ok {
+		return c
+	}
+	c, _ := m["_class"].(string)
+	return c
+}
+
+func isResultClassKey(k string) bool { return k == "class" || k == "_class" }
+
+// enumName reads a constant sent as an object of its class with a name
+// and nothing else.
+func enumName(m map[string]any) (string, bool) {
+	name, ok := m["name"].(string)
+	if !ok || classOf(m) == "" || len(m) != 2 {
+		return "", false
+	}
+	return name, true
 }
 
 // bigIntegerFields rebuilds a java.math.BigInteger sent as its fields:
@@ -141,22 +164,140 @@ func toInt64(v any) (int64, bool) {
 	return 0, false
 }
 
-// TypedResultToJSON renders a result whose Java type the mapping declares,
-// for forms generic invocation loses: a byte[] that arrives as a list of
-// numbers is still base64.
-func TypedResultToJSON(v any, t *javatype.Type, includeClass bool) any {
-	if t != nil && t.Kind == javatype.Array && t.Elem.Name == "byte" {
-		if list, ok := v.([]any); ok {
-			b := make([]byte, len(list))
-			for i, x := range list {
-				n, ok := toInt64(x)
-				if !ok {
-					return ResultToJSON(v, includeClass)
-				}
-				b[i] = byte(n)
+// Result renders a result the way requests are written, using the
+// method's declared return type where the mapping gives one, down through
+// the declared classes' fields: enums as their names, byte[] as base64 even
+// where generic invocation delivered a list of numbers, BigDecimal and
+// BigInteger as exact strings, no class keys unless includeClass. What a
+// route returned can be sent back to a route that takes the same type.
+func (c *Converter) Result(v any, t *javatype.Type, includeClass bool) any {
+	if v == nil || t == nil {
+		return ResultToJSON(v, includeClass)
+	}
+	switch t.Kind {
+	case javatype.Array:
+		if t.Elem.Kind == javatype.Primitive && t.Elem.Name == "byte" {
+			if b, ok := bytesOf(v); ok {
+				return base64.StdEncoding.EncodeToString(b)
 			}
-			return base64.StdEncoding.EncodeToString(b)
+			return ResultToJSON(v, includeClass)
 		}
+		return c.resultList(v, t.Elem, includeClass)
+	case javatype.List, javatype.Set:
+		return c.resultList(v, t.Elem, includeClass)
+	case javatype.Map:
+		m, ok := stringKeyed(v)
+		if !ok || t.Elem == nil {
+			return ResultToJSON(v, includeClass)
+		}
+		out := make(map[string]any, len(m))
+		for k, val := range m {
+			if isResultClassKey(k) && !includeClass {
+				continue
+			}
+			out[k] = c.Result(val, t.Elem, includeClass)
+		}
+		return out
+	case javatype.Class:
+		decl, ok := c.Types[t.Name]
+		if !ok {
+			return ResultToJSON(v, includeClass)
+		}
+		if decl.Enum != nil {
+			switch x := v.(type) {
+			case string:
+				return x
+			case EnumConstant:
+				return x.Name
+			}
+			if m, ok := stringKeyed(v); ok {
+				if name, ok := m["name"].(string); ok {
+					return name
+				}
+			}
+			return ResultToJSON(v, includeClass)
+		}
+		m, ok := stringKeyed(v)
+		if !ok {
+			return ResultToJSON(v, includeClass)
+		}
+		fields := make(map[string]*javatype.Type, len(decl.Fields))
+		for _, f := range decl.Fields {
+			if ft, err := javatype.Parse(f.Type); err == nil {
+				fields[f.Name] = ft
+			}
+		}
+		out := make(map[string]any, len(m))
+		for k, val := range m {
+			if isResultClassKey(k) {
+				if includeClass {
+					out[k] = val
+				}
+				continue
+			}
+			out[k] = c.Result(val, fields[k], includeClass)
+		}
+		return out
 	}
 	return ResultToJSON(v, includeClass)
+}
+
+func (c *Converter) resultList(v any, elem *javatype.Type, includeClass bool) any {
+	rv := reflect.ValueOf(v)
+	if elem == nil || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
+		return ResultToJSON(v, includeClass)
+	}
+	if _, isBytes := v.([]byte); isBytes {
+		return ResultToJSON(v, includeClass)
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = c.Result(rv.Index(i).Interface(), elem, includeClass)
+	}
+	return out
+}
+
+// stringKeyed gives an object result its string keys, whatever map type
+// the decoder made of it.
+func stringKeyed(v any) (map[string]any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		return x, true
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[fmt.Sprint(k)] = val
+		}
+		return m, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Map {
+		return nil, false
+	}
+	m := make(map[string]any, rv.Len())
+	for it := rv.MapRange(); it.Next(); {
+		m[fmt.Sprint(it.Key().Interface())] = it.Value().Interface()
+	}
+	return m, true
+}
+
+// bytesOf reads a byte[] result in the forms decoders give it: bytes, or
+// a list of small numbers.
+func bytesOf(v any) ([]byte, bool) {
+	if b, ok := v.([]byte); ok {
+		return b, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, false
+	}
+	b := make([]byte, rv.Len())
+	for i := range b {
+		n, ok := toInt64(rv.Index(i).Interface())
+		if !ok || n < -128 || n > 255 {
+			return nil, false
+		}
+		b[i] = byte(n)
+	}
+	return b, true
 }
