@@ -197,7 +197,12 @@ func dubboFailure(fail func(int, string, string, ...any) *apiError, err error, d
 	case errors.Is(err, dubboproto.ErrServiceNotFound):
 		return fail(http.StatusNotFound, "no_such_service", "upstream %s has no provider of %s with version %q and group %q", d.Upstream, d.Service, d.Version, d.Group)
 	case errors.Is(err, dubboproto.ErrResponseTooLarge):
-		return fail(http.StatusBadGateway, "response_too_large", "%s.%s answered with more than the bridge takes", d.Service, d.Method)
+		var tl *dubboproto.ResponseTooLargeError
+		if errors.As(err, &tl) && tl.Size > 0 {
+			return fail(http.StatusBadGateway, "response_too_large", "%s.%s answered with %s, over upstream %s's max_response_size of %s",
+				d.Service, d.Method, config.Size(tl.Size), d.Upstream, config.Size(tl.Limit))
+		}
+		return fail(http.StatusBadGateway, "response_too_large", "%s.%s answered with more than upstream %s's max_response_size", d.Service, d.Method, d.Upstream)
 	case errors.Is(err, dubboproto.ErrTimeout):
 		return fail(http.StatusGatewayTimeout, "provider_timeout", "%s.%s did not answer within %s", d.Service, d.Method, d.Timeout)
 	}

@@ -158,6 +158,7 @@ type DubboUpstream struct {
 	Registration   string          `json:"registration" default:"interface" enum:"interface,application" doc:"How providers register: per interface or per application (Dubbo 3 service discovery)."`
 	Timeout        Duration        `json:"timeout" default:"3s" min:"1ms" max:"5m" doc:"The default call timeout of routes to this upstream."`
 	ConnectTimeout Duration        `json:"connect_timeout" default:"1s" min:"1ms" max:"1m" doc:"Envoy's connect timeout to these providers (dubbo listeners)."`
+	MaxResponse    Size            `json:"max_response_size" default:"8MiB" min:"1KiB" max:"64MiB" doc:"The largest answer the bridge takes from these providers, over either protocol. A bigger one fails at once with 502 response_too_large, as soon as its size is known, never as a timeout."`
 	Filters        UpstreamFilters `json:"filters" doc:"Cluster-level filters on Envoy's cluster for this upstream."`
 }
 

@@ -16,6 +16,21 @@ var ErrServiceNotFound = errors.New("no such service")
 // ErrResponseTooLarge: the provider's answer is over the size limit.
 var ErrResponseTooLarge = errors.New("the provider's answer is larger than the bridge takes")
 
+// ResponseTooLargeError says how large, when the transport knows it.
+type ResponseTooLargeError struct {
+	Size  int64 // 0: unknown
+	Limit int64
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	if e.Size > 0 {
+		return fmt.Sprintf("the provider's answer of %d bytes is over the limit of %d", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("the provider's answer is over the limit of %d bytes", e.Limit)
+}
+
+func (e *ResponseTooLargeError) Is(t error) bool { return t == ErrResponseTooLarge }
+
 // ServiceNotFoundError names what was looked for.
 type ServiceNotFoundError struct{ Service, Version, Group string }
 
@@ -45,7 +60,7 @@ func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	inv2 := wire.Invocation{Service: c.Service, Version: c.Version, Group: c.Group, Method: c.Method,
-		Types: c.Types, Args: c.Args, Attachments: c.Attachments}
+		Types: c.Types, Args: c.Args, Attachments: c.Attachments, MaxResponseBytes: int(c.Upstream.MaxResponse)}
 	start := int(inv.next.Add(1))
 	retries := 0
 	var last error
@@ -80,7 +95,10 @@ func retryable(err error) bool {
 
 // directError turns the transport's kinds into the invoker's.
 func directError(c *Call, err error) error {
-	var pe *wire.ProviderException
+	var (
+		pe *wire.ProviderException
+		tl *wire.TooLargeError
+	)
 	switch {
 	case err == nil, errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrProviderClosing),
 		errors.Is(err, wire.ErrConnectionLost), errors.Is(err, wire.ErrClientClosed):
@@ -91,8 +109,8 @@ func directError(c *Call, err error) error {
 		return ErrTimeout
 	case errors.Is(err, wire.ErrServiceNotFound):
 		return &ServiceNotFoundError{Service: c.Service, Version: c.Version, Group: c.Group}
-	case errors.Is(err, wire.ErrResponseTooLarge):
-		return ErrResponseTooLarge
+	case errors.As(err, &tl) && tl.Response:
+		return &ResponseTooLargeError{Size: int64(tl.Size), Limit: int64(tl.Limit)}
 	case errors.Is(err, wire.ErrServerError), errors.Is(err, wire.ErrThreadPoolExhausted):
 		return ErrNoProvider
 	}

@@ -106,7 +106,7 @@ func (c *Client) roundTrip(ctx context.Context, p *pool, inv *Invocation) (*conn
 	if n := len(frame) - hessian.HEADER_LENGTH; n > c.opts.MaxRequestBytes {
 		return cn, reply{}, &TooLargeError{Size: n, Limit: c.opts.MaxRequestBytes}
 	}
-	cl := &call{id: id, done: make(chan reply, 1)}
+	cl := &call{id: id, done: make(chan reply, 1), maxResponse: inv.MaxResponseBytes}
 	if !cn.register(cl) {
 		return cn, reply{}, &ConnectionLostError{Cause: errConnClosed}
 	}

@@ -15,6 +15,8 @@ type call struct {
 	id   int64
 	sent atomic.Bool // the frame was handed to the socket
 	done chan reply  // buffered: exactly one reply is ever delivered
+	// maxResponse bounds the answer's body; 0: the connection's default.
+	maxResponse int
 }
 
 // reply is what the read loop (or a failing connection) hands a call. The

@@ -23,6 +23,9 @@ type Invocation struct {
 	// sets (path, interface, version, group, timeout, generic, dubbo,
 	// closing) are dropped.
 	Attachments map[string]string
+	// MaxResponseBytes bounds this call's answer; 0 takes the client's
+	// Options.MaxResponseBytes.
+	MaxResponseBytes int
 }
 
 // serviceKey names the service as dubbo-go's provider does in its

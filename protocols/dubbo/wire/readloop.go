@@ -69,7 +69,11 @@ func (cn *conn) onResponse(br *bufio.Reader, h *hessian.DubboHeader) error {
 	if c == nil {
 		return discard(br, h.BodyLen) // its caller gave up
 	}
-	if limit := cn.opts.MaxResponseBytes; h.BodyLen > limit {
+	limit := cn.opts.MaxResponseBytes
+	if c.maxResponse > 0 {
+		limit = c.maxResponse
+	}
+	if h.BodyLen > limit {
 		c.done <- reply{err: &TooLargeError{Response: true, Size: h.BodyLen, Limit: limit}}
 		if h.BodyLen > maxDrain {
 			return fmt.Errorf("a response of %d bytes, over %d, is not read past", h.BodyLen, maxDrain)
