@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/protogate/protogate/routetable"
 )
 
 // Resource kinds for Render's filter.
@@ -60,6 +62,24 @@ func Render(res *Result, groups, kinds []string, format string) ([]byte, error) 
 	}
 	if len(groups) > 0 && len(out) == 0 {
 		return nil, fmt.Errorf("the mapping has no node group %q (groups: %s)", strings.Join(groups, ", "), strings.Join(GroupNames(res), ", "))
+	}
+	js, err := json.Marshal(map[string]any{"groups": out})
+	if err != nil {
+		return nil, err
+	}
+	return Format(js, format)
+}
+
+// RenderTables prints each group's bridge route table, in json or yaml.
+func RenderTables(res *Result, format string) ([]byte, error) {
+	type groupTable struct {
+		Name    string            `json:"name"`
+		Version string            `json:"version"`
+		Table   *routetable.Table `json:"table"`
+	}
+	out := make([]groupTable, 0, len(res.Groups))
+	for _, g := range res.Groups {
+		out = append(out, groupTable{Name: g.Name, Version: g.Table.Version(), Table: g.Table})
 	}
 	js, err := json.Marshal(map[string]any{"groups": out})
 	if err != nil {

@@ -15,12 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
-
-// bridgeSlack is how much longer Envoy waits than the bridge's own timeout,
-// so the bridge answers a timeout with its own 504 body naming the upstream
-// instead of Envoy cutting it off.
-const bridgeSlack = time.Second
 
 // routeConfig builds the RouteConfiguration of an HTTP listener: one virtual
 // host, routes in file order. The route header is removed from every request
@@ -76,48 +72,51 @@ func (b *build) route(l *config.Listener, r *config.Route, path string) *route.R
 			return nil, nil
 		}),
 	}
+	// The timeouts and retries are the route table's, so Envoy and the
+	// bridges work from the same figures.
+	row, err := routetable.NewRoute(l, r)
+	if err != nil {
+		b.fail(path, "%v", err)
+		return out
+	}
 	switch {
 	case r.Dubbo != nil:
-		out.Action = b.bridgeAction(l, r, BridgeDubboCluster, r.Dubbo.Timeout.Std(), r.Dubbo.Idempotent, r.Dubbo.Retries)
+		out.Action = b.bridgeAction(l, BridgeDubboCluster, &row)
 		out.RequestHeadersToAdd = b.routeHeader(r)
 	case r.NATS != nil:
-		// A NATS publish is never retried by Envoy: JetStream de-duplicates
-		// only with the client's key, and core publishes would double.
-		out.Action = b.bridgeAction(l, r, BridgeNATSCluster, r.NATS.Timeout.Std(), false, 0)
+		out.Action = b.bridgeAction(l, BridgeNATSCluster, &row)
 		out.RequestHeadersToAdd = b.routeHeader(r)
 	case r.HTTP != nil:
 		clusterName := UpstreamCluster("http", r.HTTP.Upstream)
 		b.need(l, clusterName)
 		ra := &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: clusterName},
-			Timeout:          dur(r.HTTP.Timeout),
+			Timeout:          dur(row.EnvoyTimeout),
 			PrefixRewrite:    r.HTTP.PrefixRewrite,
 		}
 		if r.HTTP.HostRewrite != "" {
 			ra.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: r.HTTP.HostRewrite}
 		}
-		if r.HTTP.Idempotent && r.HTTP.Retries > 0 {
-			ra.RetryPolicy = retryPolicy(httpRetryPolicy, r.HTTP.Retries, r.HTTP.Timeout.Std())
-			ra.Timeout = stdDur(r.HTTP.Timeout.Std() * time.Duration(r.HTTP.Retries+1))
+		if row.EnvoyRetries > 0 {
+			ra.RetryPolicy = retryPolicy(httpRetryPolicy, row.EnvoyRetries, row.EnvoyPerTryTimeout.Std())
 		}
 		out.Action = &route.Route_Route{Route: ra}
 	}
 	return out
 }
 
-// bridgeAction sends a route to a bridge cluster, waiting a little longer
-// than the bridge's own timeout. Envoy retries only idempotent calls, and
-// only failures to reach a bridge: the bridge itself handles the upstream.
-func (b *build) bridgeAction(l *config.Listener, r *config.Route, clusterName string, timeout time.Duration, idempotent bool, retries int) *route.Route_Route {
+// bridgeAction sends a route to a bridge cluster with the table's Envoy
+// timeouts: a little longer than the bridge's own, so the bridge answers a
+// timeout itself. Envoy retries only idempotent calls, and only failures to
+// reach a bridge: the bridge itself handles the upstream.
+func (b *build) bridgeAction(l *config.Listener, clusterName string, row *routetable.Route) *route.Route_Route {
 	b.need(l, clusterName)
-	perTry := timeout + bridgeSlack
 	ra := &route.RouteAction{
 		ClusterSpecifier: &route.RouteAction_Cluster{Cluster: clusterName},
-		Timeout:          stdDur(perTry),
+		Timeout:          dur(row.EnvoyTimeout),
 	}
-	if idempotent && retries > 0 {
-		ra.RetryPolicy = retryPolicy(bridgeRetryPolicy, retries, perTry)
-		ra.Timeout = stdDur(perTry * time.Duration(retries+1))
+	if row.EnvoyRetries > 0 {
+		ra.RetryPolicy = retryPolicy(bridgeRetryPolicy, row.EnvoyRetries, row.EnvoyPerTryTimeout.Std())
 	}
 	return &route.Route_Route{Route: ra}
 }

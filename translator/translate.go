@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // Resources are the Envoy resources one node group is served, each list
@@ -26,10 +27,12 @@ type Resources struct {
 	Endpoints []*endpoint.ClusterLoadAssignment
 }
 
-// Group is a node group's name and resources.
+// Group is a node group's name, its Envoy resources, and the route table
+// its bridges execute.
 type Group struct {
 	Name string
 	Resources
+	Table *routetable.Table
 }
 
 // Result is a whole translation: every group, sorted by name.
@@ -92,8 +95,15 @@ func Translate(cfg *config.Config) (*Result, error) {
 		return nil, b.problems
 	}
 	res := &Result{}
-	for _, g := range cfg.XDS.Groups {
-		res.Groups = append(res.Groups, b.group(g))
+	for i, g := range cfg.XDS.Groups {
+		out := b.group(g)
+		t, err := routetable.Build(cfg, g)
+		if err != nil {
+			b.fail(fmt.Sprintf("xds.groups[%d]", i), "the bridge route table of group %q: %v", g.Name, err)
+			continue
+		}
+		out.Table = t
+		res.Groups = append(res.Groups, out)
 	}
 	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].Name < res.Groups[j].Name })
 	for _, g := range res.Groups {

@@ -60,21 +60,31 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := filepath.Join(goldenDir, name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(out, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(out)
+			checkGolden(t, filepath.Join(goldenDir, name+".out.yaml"), got)
+			tables, err := RenderTables(res, "yaml")
 			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
+				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("%s differs from the translation; review the change and run with -update\n%s", out, firstDiff(string(want), string(got)))
-			}
+			checkGolden(t, filepath.Join(goldenDir, name+".table.yaml"), tables)
 		})
+	}
+}
+
+// checkGolden compares got with the golden file, or rewrites it with -update.
+func checkGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from the translation; review the change and run with -update\n%s", file, firstDiff(string(want), string(got)))
 	}
 }
 

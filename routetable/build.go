@@ -1,0 +1,158 @@
+package routetable
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/protocols/dubbo/javatype"
+)
+
+// Build computes the table of one node group from a validated mapping: the
+// HTTP routes of the group's listeners, and the upstreams they call. The
+// table validates before it is returned; an error names the route.
+func Build(cfg *config.Config, group config.NodeGroup) (*Table, error) {
+	t := &Table{
+		Group:        group.Name,
+		RouteHeader:  cfg.Bridge.RouteHeader,
+		MaxJSONDepth: cfg.Bridge.MaxJSONDepth,
+		JavaTypes:    cfg.JavaTypes,
+	}
+	used := map[string]bool{} // protocol/upstream
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		if l.Protocol != config.ProtocolHTTP || !slices.Contains(group.Listeners, l.Name) {
+			continue
+		}
+		for j := range l.Routes {
+			rt, err := NewRoute(l, &l.Routes[j])
+			if err != nil {
+				return nil, err
+			}
+			t.Routes = append(t.Routes, rt)
+			used[rt.Protocol()+"/"+rt.Upstream()] = true
+		}
+	}
+	setReferenceTimeouts(t)
+	for _, u := range cfg.Upstreams.Dubbo {
+		if !used["dubbo/"+u.Name] {
+			continue
+		}
+		du, err := dubboUpstream(u)
+		if err != nil {
+			return nil, err
+		}
+		t.Upstreams.Dubbo = append(t.Upstreams.Dubbo, du)
+	}
+	for _, u := range cfg.Upstreams.NATS {
+		if used["nats/"+u.Name] {
+			u.Streams = slices.Clone(u.Streams)
+			t.Upstreams.NATS = append(t.Upstreams.NATS, NATSUpstream{NATSUpstream: u, Digest: digest(u)})
+		}
+	}
+	for _, u := range cfg.Upstreams.HTTP {
+		if used["http/"+u.Name] {
+			u.Filters = config.UpstreamFilters{} // Envoy's, not the bridge's
+			t.Upstreams.HTTP = append(t.Upstreams.HTTP, HTTPUpstream{HTTPUpstream: u, Digest: digest(u)})
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// NewRoute computes one HTTP route's row: the one place where effective
+// timeouts and retries are derived, for the bridges and for Envoy's route.
+func NewRoute(l *config.Listener, r *config.Route) (Route, error) {
+	m := r.Match
+	rt := Route{
+		Name: r.Name, Listener: l.Name, BodyLimit: r.BodyLimit,
+		Match: Match{Path: m.Path, Prefix: m.Prefix, Regex: m.Regex, Methods: m.Methods, Headers: m.Headers},
+	}
+	switch {
+	case r.Dubbo != nil:
+		d := &DubboCall{DubboTarget: *r.Dubbo}
+		for _, p := range d.Params {
+			t, err := javatype.Parse(p.Type)
+			if err != nil {
+				return rt, fmt.Errorf("route %q: param %q: %w", r.Name, p.From, err)
+			}
+			d.ErasedTypes = append(d.ErasedTypes, t.Erased())
+		}
+		rt.Dubbo = d
+		rt.Timeout = d.Timeout
+		if d.Idempotent {
+			rt.Retries = d.Retries
+		}
+		// Envoy tries another bridge only when it could not reach one
+		// (the bridge retries the provider itself), and only for
+		// idempotent calls.
+		rt.setEnvoyTimeouts(d.Timeout.Std()+BridgeSlack, rt.Retries)
+	case r.NATS != nil:
+		n := *r.NATS
+		rt.NATS = &n
+		rt.Timeout = n.Timeout
+		// A publish is never retried: JetStream de-duplicates only with
+		// the client's key, and a core publish would double.
+		rt.setEnvoyTimeouts(n.Timeout.Std()+BridgeSlack, 0)
+	case r.HTTP != nil:
+		h := *r.HTTP
+		rt.HTTP = &h
+		rt.Timeout = h.Timeout
+		if h.Idempotent {
+			rt.Retries = h.Retries
+		}
+		rt.setEnvoyTimeouts(h.Timeout.Std(), rt.Retries)
+	}
+	return rt, nil
+}
+
+// setEnvoyTimeouts: Envoy waits perTry for each of retries+1 tries.
+func (r *Route) setEnvoyTimeouts(perTry time.Duration, retries int) {
+	r.EnvoyRetries = retries
+	r.EnvoyPerTryTimeout = config.Duration(perTry)
+	r.EnvoyTimeout = config.Duration(perTry * time.Duration(retries+1))
+}
+
+// setReferenceTimeouts gives each Dubbo route the longest timeout of the
+// routes to its service.
+func setReferenceTimeouts(t *Table) {
+	key := func(d *DubboCall) string {
+		return strings.Join([]string{d.Upstream, d.Service, d.Version, d.Group}, "|")
+	}
+	longest := map[string]config.Duration{}
+	for _, r := range t.Routes {
+		if d := r.Dubbo; d != nil && d.Timeout > longest[key(d)] {
+			longest[key(d)] = d.Timeout
+		}
+	}
+	for i := range t.Routes {
+		if d := t.Routes[i].Dubbo; d != nil {
+			d.ReferenceTimeout = longest[key(d)]
+		}
+	}
+}
+
+// dubboUpstream takes what the bridges need of a Dubbo upstream: its
+// providers as HOST:PORT endpoints, and not Envoy's cluster filters.
+func dubboUpstream(u config.DubboUpstream) (DubboUpstream, error) {
+	u.Filters = config.UpstreamFilters{}
+	u.URLs = slices.Clone(u.URLs)
+	du := DubboUpstream{DubboUpstream: u, Endpoints: []string{}}
+	for _, raw := range u.URLs {
+		pu, err := url.Parse(raw)
+		if err != nil || pu.Host == "" {
+			return du, fmt.Errorf("dubbo upstream %q: provider URL %q is not SCHEME://HOST:PORT", u.Name, raw)
+		}
+		du.Endpoints = append(du.Endpoints, pu.Host)
+	}
+	du.Digest = digest(struct {
+		U         config.DubboUpstream
+		Endpoints []string
+	}{u, du.Endpoints})
+	return du, nil
+}
