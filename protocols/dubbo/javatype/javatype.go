@@ -154,7 +154,9 @@ func (p *parser) parseType(argument bool) (*Type, error) {
 	var t *Type
 	switch {
 	case primitives[name] != "":
-		if argument {
+		// A primitive array (byte[], int[]) is a class and may be a
+		// generic argument; a bare primitive may not, as in Java.
+		if argument && !p.arrayFollows() {
 			return nil, fmt.Errorf("primitive %s cannot be a generic argument; use %s", name, primitives[name])
 		}
 		t = &Type{Kind: Primitive, Name: name}
@@ -205,6 +207,12 @@ func (p *parser) parseType(argument bool) (*Type, error) {
 		t = &Type{Kind: Array, Name: t.Name, Elem: t}
 	}
 	return t, nil
+}
+
+// arrayFollows reports whether "[]" comes next.
+func (p *parser) arrayFollows() bool {
+	rest := strings.TrimLeft(p.src[p.pos:], " ")
+	return strings.HasPrefix(rest, "[")
 }
 
 func (p *parser) parseArgs() ([]*Type, error) {

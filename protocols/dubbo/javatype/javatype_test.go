@@ -18,6 +18,9 @@ func TestParse(t *testing.T) {
 		{"java.util.List<com.example.User>", "java.util.List<com.example.User>", "java.util.List", List, []string{"com.example.User"}},
 		{"java.util.Map<java.lang.String, java.util.List<com.example.Item>>", "java.util.Map<java.lang.String, java.util.List<com.example.Item>>", "java.util.Map", Map, []string{"com.example.Item"}},
 		{"java.util.Set", "java.util.Set", "java.util.Set", Set, nil},
+		// Primitive arrays are classes: they may be generic arguments.
+		{"java.util.List<byte[]>", "java.util.List<byte[]>", "java.util.List", List, nil},
+		{"java.util.Map<java.lang.String, int[]>", "java.util.Map<java.lang.String, int[]>", "java.util.Map", Map, nil},
 		{"com.example.User[]", "com.example.User[]", "com.example.User[]", Array, []string{"com.example.User"}},
 		{"com.example.Outer$Inner", "com.example.Outer$Inner", "com.example.Outer$Inner", Class, []string{"com.example.Outer$Inner"}},
 	}
