@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,8 +18,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,6 +101,7 @@ type UserService struct {
 	last        string
 	lastTimeout string
 	seq         int64
+	hits        int64 // calls to echoInt, getUser and createUser, for failover tests
 }
 
 func (s *UserService) record(method string, args ...any) {
@@ -107,6 +112,9 @@ func (s *UserService) record(method string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last = method + "(" + strings.Join(parts, ", ") + ")"
+	if method == "echoInt" || method == "getUser" || method == "createUser" {
+		s.hits++
+	}
 }
 
 // LastCall returns the method and Go-typed arguments of the previous call.
@@ -114,6 +122,14 @@ func (s *UserService) LastCall(context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last, nil
+}
+
+// Hits returns how many calls echoInt, getUser and createUser have had,
+// so a test can see which provider of an upstream its calls reached.
+func (s *UserService) Hits(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits, nil
 }
 
 func (s *UserService) EchoInt(_ context.Context, v int32) (int32, error) {
@@ -267,6 +283,19 @@ func (s *UserService) LastTimeout(context.Context) (string, error) {
 	return s.lastTimeout, nil
 }
 
+// throttledCalls counts the calls to Throttled.
+var throttledCalls atomic.Int64
+
+// Throttled throws, like Fail("unavailable"), an IllegalStateException
+// whose message says "unavailable" (an exception, not an outage), and
+// numbers its calls in the message, so a test sees how many times one
+// request ran it.
+func (s *UserService) Throttled(_ context.Context, tag string) (string, error) {
+	s.record("throttled", tag)
+	return "", &hessian2.GenericException{ExceptionClass: "java.lang.IllegalStateException",
+		ExceptionMessage: fmt.Sprintf("the service is unavailable (call %d)", throttledCalls.Add(1))}
+}
+
 // Attachments returns the attachments the call carried, so tests can see
 // which request headers reached the provider.
 func (s *UserService) Attachments(ctx context.Context, tag string) (map[string]string, error) {
@@ -311,6 +340,255 @@ func (s *UserService) Slow(ctx context.Context, ms int64) (string, error) {
 	return "done", nil
 }
 
+// ---- the type matrix (bridges/dubbomatrix_test.go) ----
+//
+// Echo methods for every type a mapping can declare that the methods
+// above lack, and AllTypes, a POJO with a field of every kind. They record
+// with recordDeep: Go types and values at every depth (pointers followed,
+// map keys sorted), so a test sees exactly what dubbo-go realized.
+
+// AllTypes is com.example.AllTypes.
+type AllTypes struct {
+	Flag         bool
+	Small        int8
+	Short16      int16
+	Count        int32
+	Total        int64
+	Ratio        float32
+	Score        float64
+	Initial      string // a Java char: dubbo-go has no char type of its own
+	BoxedFlag    *bool
+	BoxedSmall   *int8
+	BoxedShort   *int16
+	BoxedCount   *int32
+	BoxedTotal   *int64
+	BoxedRatio   *float32
+	BoxedScore   *float64
+	BoxedInitial *string
+	Text         string
+	Amount       *gxbig.Decimal
+	Huge         *gxbig.Integer
+	When         time.Time
+	Data         []byte
+	Status       Status
+	Ints         []int32
+	Names        []string
+	Addresses    []*Address
+	Tags         []string
+	Labels       []string // a java.util.Set
+	Scores       map[string]int64
+	Statuses     []Status
+	StatusByName map[string]Status
+	Users        []*User
+	UserByName   map[string]*User
+	Address      *Address
+	User         *User
+	Any          any
+}
+
+func (AllTypes) JavaClassName() string { return "com.example.AllTypes" }
+
+func registerMatrixTypes() { hessian.RegisterPOJO(&AllTypes{}) }
+
+// recordDeep records a call as dumpValue renders its arguments.
+func (s *UserService) recordDeep(method string, args ...any) {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = dumpValue(reflect.ValueOf(a))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = method + "(" + strings.Join(parts, ", ") + ")"
+}
+
+var (
+	timeType    = reflect.TypeOf(time.Time{})
+	decimalType = reflect.TypeOf(gxbig.Decimal{})
+	integerType = reflect.TypeOf(gxbig.Integer{})
+)
+
+// dumpValue writes a value with its Go type at every level: int32(5),
+// *int32(5), *int32(nil), []string[a b], map[string]int64{x:1},
+// *main.Address{City:string(Oslo) Street:string()}, time.Time(RFC 3339),
+// *gxbig.Decimal(12.50), main.Status(ACTIVE); []byte as base64.
+func dumpValue(v reflect.Value) string {
+	if !v.IsValid() {
+		return "nil"
+	}
+	t := v.Type()
+	switch {
+	case t == timeType:
+		return "time.Time(" + v.Interface().(time.Time).UTC().Format(time.RFC3339Nano) + ")"
+	case t == decimalType:
+		d := v.Interface().(gxbig.Decimal)
+		return t.String() + "(" + d.String() + ")"
+	case t == integerType:
+		i := v.Interface().(gxbig.Integer)
+		return t.String() + "(" + i.String() + ")"
+	case t == reflect.TypeOf(Status(0)):
+		return "main.Status(" + v.Interface().(Status).String() + ")"
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		if v.IsNil() {
+			return t.String() + "(nil)"
+		}
+		return dumpValue(v.Elem())
+	case reflect.Pointer:
+		if v.IsNil() {
+			return t.String() + "(nil)"
+		}
+		return "*" + dumpValue(v.Elem())
+	case reflect.Struct:
+		parts := make([]string, 0, t.NumField())
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				parts = append(parts, f.Name+":"+dumpValue(v.Field(i)))
+			}
+		}
+		return t.String() + "{" + strings.Join(parts, " ") + "}"
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return t.String() + "(nil)"
+		}
+		if t.Elem().Kind() == reflect.Uint8 {
+			return t.String() + "(" + base64.StdEncoding.EncodeToString(v.Bytes()) + ")"
+		}
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = dumpValue(v.Index(i))
+		}
+		return t.String() + "[" + strings.Join(parts, " ") + "]"
+	case reflect.Map:
+		if v.IsNil() {
+			return t.String() + "(nil)"
+		}
+		parts := make([]string, 0, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			parts = append(parts, fmt.Sprint(it.Key().Interface())+":"+dumpValue(it.Value()))
+		}
+		sort.Strings(parts)
+		return t.String() + "{" + strings.Join(parts, " ") + "}"
+	}
+	return fmt.Sprintf("%s(%v)", t, v.Interface())
+}
+
+func (s *UserService) BoxBoolean(_ context.Context, v *bool) (*bool, error) {
+	s.recordDeep("boxBoolean", v)
+	return v, nil
+}
+func (s *UserService) BoxByte(_ context.Context, v *int8) (*int8, error) {
+	s.recordDeep("boxByte", v)
+	return v, nil
+}
+func (s *UserService) BoxShort(_ context.Context, v *int16) (*int16, error) {
+	s.recordDeep("boxShort", v)
+	return v, nil
+}
+func (s *UserService) BoxInteger(_ context.Context, v *int32) (*int32, error) {
+	s.recordDeep("boxInteger", v)
+	return v, nil
+}
+func (s *UserService) BoxLong(_ context.Context, v *int64) (*int64, error) {
+	s.recordDeep("boxLong", v)
+	return v, nil
+}
+func (s *UserService) BoxFloat(_ context.Context, v *float32) (*float32, error) {
+	s.recordDeep("boxFloat", v)
+	return v, nil
+}
+func (s *UserService) BoxDouble(_ context.Context, v *float64) (*float64, error) {
+	s.recordDeep("boxDouble", v)
+	return v, nil
+}
+func (s *UserService) BoxCharacter(_ context.Context, v *string) (*string, error) {
+	s.recordDeep("boxCharacter", v)
+	return v, nil
+}
+func (s *UserService) EchoChar(_ context.Context, v string) (string, error) {
+	s.recordDeep("echoChar", v)
+	return v, nil
+}
+func (s *UserService) EchoStrings(_ context.Context, v []string) ([]string, error) {
+	s.recordDeep("echoStrings", v)
+	return v, nil
+}
+func (s *UserService) EchoSet(_ context.Context, v []string) ([]string, error) {
+	s.recordDeep("echoSet", v)
+	return v, nil
+}
+func (s *UserService) EchoStatuses(_ context.Context, v []Status) ([]Status, error) {
+	s.recordDeep("echoStatuses", v)
+	return v, nil
+}
+func (s *UserService) EchoStatusMap(_ context.Context, v map[string]Status) (map[string]Status, error) {
+	s.recordDeep("echoStatusMap", v)
+	return v, nil
+}
+func (s *UserService) EchoAddress(_ context.Context, v *Address) (*Address, error) {
+	s.recordDeep("echoAddress", v)
+	return v, nil
+}
+func (s *UserService) EchoAddresses(_ context.Context, v []*Address) ([]*Address, error) {
+	s.recordDeep("echoAddresses", v)
+	return v, nil
+}
+func (s *UserService) EchoUser(_ context.Context, v *User) (*User, error) {
+	s.recordDeep("echoUser", v)
+	return v, nil
+}
+func (s *UserService) EchoUsers(_ context.Context, v []*User) ([]*User, error) {
+	s.recordDeep("echoUsers", v)
+	return v, nil
+}
+func (s *UserService) EchoUserMap(_ context.Context, v map[string]*User) (map[string]*User, error) {
+	s.recordDeep("echoUserMap", v)
+	return v, nil
+}
+func (s *UserService) EchoAllTypes(_ context.Context, v *AllTypes) (*AllTypes, error) {
+	s.recordDeep("echoAllTypes", v)
+	return v, nil
+}
+func (s *UserService) EchoLongKeys(_ context.Context, v map[int64]string) (map[int64]string, error) {
+	s.recordDeep("echoLongKeys", v)
+	return v, nil
+}
+func (s *UserService) EchoNested(_ context.Context, v map[string][]int64) (map[string][]int64, error) {
+	s.recordDeep("echoNested", v)
+	return v, nil
+}
+
+// EchoObject returns what it got with string map keys: dubbo-go's generic
+// filter renders a key of a map[any]any result as "<interface {} Value>"
+// (it names the key's reflect.Value, not the key), losing them all.
+func (s *UserService) EchoObject(_ context.Context, v any) (any, error) {
+	s.recordDeep("echoObject", v)
+	return stringKeys(v), nil
+}
+
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case *any:
+		if x == nil {
+			return nil
+		}
+		return stringKeys(*x)
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, it := range x {
+			out[fmt.Sprint(k)] = stringKeys(it)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, it := range x {
+			out[i] = stringKeys(it)
+		}
+		return out
+	}
+	return v
+}
+
 func main() {
 	dubboPort := flag.Int("dubbo-port", 20880, "dubbo protocol port on 127.0.0.1 (0: off)")
 	triplePort := flag.Int("triple-port", 20881, "triple protocol port on 127.0.0.1 (0: off)")
@@ -351,6 +629,7 @@ func newLogger(level string) (*slog.Logger, error) {
 // which dubbo-go binds on every interface, is not exported (remote
 // metadata: with a registry, metadata goes there).
 func serve(logger *slog.Logger, dubboPort, triplePort int, zk, registration string) error {
+	registerMatrixTypes()
 	hessian.RegisterJavaEnum(StatusActive)
 	hessian.RegisterPOJO(&User{})
 	hessian.RegisterPOJO(&Address{})
