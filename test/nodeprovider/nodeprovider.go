@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,6 +388,78 @@ func (v Value) Entries() [][2]Value {
 	var entries [][2]Value
 	_ = json.Unmarshal(v.Raw, &entries)
 	return entries
+}
+
+// Shape renders the value compactly with its hessian class at every level,
+// for a test to compare as one string: class(scalar) for scalars
+// (int(5), java.lang.String(a), [B(base64)), list[...] and map{k:v ...} for
+// untyped lists and maps, class[...] and class{...} for typed ones and for
+// objects, null for null. Map entries and object fields are sorted, since
+// encoders write them in no fixed order.
+func (v Value) Shape() string {
+	raw := bytes.TrimSpace(v.Raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		if v.Class == "" {
+			return "null"
+		}
+		return v.Class + "(null)"
+	case raw[0] == '{':
+		var fields map[string]*Value
+		_ = json.Unmarshal(raw, &fields)
+		parts := make([]string, 0, len(fields))
+		for name, f := range fields {
+			parts = append(parts, name+":"+shapeOf(f))
+		}
+		slices.Sort(parts)
+		return v.Class + "{" + strings.Join(parts, " ") + "}"
+	case raw[0] == '[':
+		prefix := v.Class
+		if v.Untyped {
+			prefix = "list"
+		}
+		if v.isMap() {
+			if v.Untyped {
+				prefix = "map"
+			}
+			var parts []string
+			for _, e := range v.Entries() {
+				parts = append(parts, e[0].Shape()+":"+e[1].Shape())
+			}
+			slices.Sort(parts)
+			return prefix + "{" + strings.Join(parts, " ") + "}"
+		}
+		var parts []string
+		for _, it := range v.Items() {
+			parts = append(parts, it.Shape())
+		}
+		return prefix + "[" + strings.Join(parts, " ") + "]"
+	}
+	text := string(raw)
+	if raw[0] == '"' {
+		_ = json.Unmarshal(raw, &text)
+	}
+	return v.Class + "(" + text + ")"
+}
+
+func shapeOf(v *Value) string {
+	if v == nil {
+		return "null"
+	}
+	return v.Shape()
+}
+
+// isMap tells a map's [key, value] pairs from a list's items.
+func (v Value) isMap() bool {
+	var items []json.RawMessage
+	if json.Unmarshal(v.Raw, &items) != nil {
+		return false
+	}
+	if len(items) == 0 {
+		return strings.HasSuffix(v.Class, "Map")
+	}
+	first := bytes.TrimSpace(items[0])
+	return len(first) > 0 && first[0] == '['
 }
 
 // Received returns the calls recorded after seq (0: all kept).

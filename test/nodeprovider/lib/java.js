@@ -94,6 +94,7 @@ const NUMBER_KINDS = {
   'java.lang.Number': 'double',
 };
 const BOOLEANS = new Set([ 'boolean', 'java.lang.Boolean' ]);
+const CHARS = new Set([ 'char', 'java.lang.Character' ]);
 const DECIMAL = 'java.math.BigDecimal';
 const BIGINT = 'java.math.BigInteger';
 const DATE = 'java.util.Date';
@@ -224,6 +225,9 @@ function strictField(node, type, cp, seen, where) {
   if (BOOLEANS.has(n) || NUMBER_KINDS[n]) {
     return strictNumber(node, type, where);
   }
+  if (CHARS.has(n)) {
+    return strictChar(node, type, where);
+  }
   if (n === STRING) {
     if ([ STRING, 'int', 'long', 'double', 'boolean' ].includes(node.$class)) {
       return String(node.$);
@@ -276,6 +280,19 @@ function strictNumber(node, type, where) {
   return convertNumber(NUMBER_KINDS[type.name], v);
 }
 
+// strictChar reads a char field as Java's hessian does: from a string, its
+// first UTF-16 unit; an empty string is '\0' for char and null for
+// Character.
+function strictChar(node, type, where) {
+  if (node.$class !== STRING) {
+    throw mismatch(DecodeError, where, type, node);
+  }
+  if (node.$.length === 0) {
+    return type.name === 'char' ? '\u0000' : null;
+  }
+  return node.$[0];
+}
+
 function strictArray(node, type, cp, seen, where) {
   if (type.name === '[B') {
     if (node.$class === '[B') {
@@ -314,6 +331,9 @@ function realize(v, type, cp, where) {
   if (NUMBER_KINDS[n] || BOOLEANS.has(n)) {
     return realizeScalar(v, type, where);
   }
+  if (CHARS.has(n)) {
+    return realizeChar(v, type, where);
+  }
   if (type.elem) {
     return realizeArray(v, type, cp, where);
   }
@@ -338,6 +358,18 @@ function realizeScalar(v, type, where) {
     return convertNumber(NUMBER_KINDS[type.name], v.v);
   }
   throw mismatch(ServiceError, where, type, v);
+}
+
+// realizeChar: PojoUtils takes a char only from a string of exactly one
+// UTF-16 unit (CompatibleTypeUtils).
+function realizeChar(v, type, where) {
+  if (typeof v !== 'string') {
+    throw mismatch(ServiceError, where, type, v);
+  }
+  if (v.length !== 1) {
+    throw new ServiceError(`java.lang.IllegalArgumentException: CAN NOT convert String(${v}) to char!`);
+  }
+  return v;
 }
 
 function parseNumber(s, type) {
@@ -505,6 +537,7 @@ function newPojo(cp, cls, values) {
 
 function defaultValue(type) {
   if (BOOLEANS.has(type.name)) return type.name === 'boolean' ? false : null;
+  if (type.name === 'char') return '\u0000';
   if (isPrimitive(type)) return convertNumber(NUMBER_KINDS[type.name], 0);
   return null;
 }
