@@ -5,6 +5,17 @@
 // for each, and the ratios.
 //
 //	go run ./test/bench -duration 5s
+//
+// With -dubbo it measures the Dubbo bridge instead, against the example
+// provider (examples/dubbo-provider, built and started as a child process,
+// or the binary -provider names): HTTP → bridge → provider over the dubbo
+// protocol, a direct dubbo-go generic client call, and protogate's own wire
+// client called directly, at concurrency 1, 16 and 64. Besides requests/s,
+// p50 and p99 it prints the CPU µs per call of this process (getrusage) and
+// of the provider (/proc/PID/stat), and the ratios bridge/direct. Run it
+// from the module, without -race:
+//
+//	go run ./test/bench -dubbo -duration 3s
 package main
 
 import (
@@ -84,8 +95,16 @@ func run(name string, c int, d time.Duration, op func(i int) error) result {
 func main() {
 	duration := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
 	size := flag.Int("size", 256, "payload bytes")
+	dubboMode := flag.Bool("dubbo", false, "measure the Dubbo bridge instead of the NATS bridge")
+	providerBin := flag.String("provider", "", "with -dubbo: the example provider's binary (empty: build examples/dubbo-provider)")
 	flag.Parse()
 	log.SetFlags(0)
+	if *dubboMode {
+		if err := runDubbo(*duration, *providerBin); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	dir, err := os.MkdirTemp("", "protogate-bench-")
 	if err != nil {
