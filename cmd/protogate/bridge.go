@@ -10,10 +10,11 @@ import (
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 func newBridgeCmd() *cobra.Command {
-	var path, address string
+	var path, address, group string
 	cmd := &cobra.Command{
 		Use:   "bridge -c FILE|DIR",
 		Short: "Run the HTTP bridges to Dubbo and NATS alone",
@@ -37,7 +38,11 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 			if err != nil {
 				return err
 			}
-			srv, err := bridges.New(cfg, bridges.Options{Logger: log})
+			table, err := routetable.FromConfig(cfg, group)
+			if err != nil {
+				return reportProblems(cmd, path, config.Problems{{File: path, Msg: err.Error()}})
+			}
+			srv, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log})
 			if err != nil {
 				return err
 			}
@@ -50,9 +55,13 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 			// change is logged and the running routes stay.
 			reload := func(reason string) {
 				c, err := config.Load(path)
+				var t *routetable.Table
+				if err == nil {
+					t, err = routetable.FromConfig(c, group)
+				}
 				if err == nil {
 					warnRestart(log, cfg, c)
-					err = srv.Apply(c)
+					err = srv.Apply(t)
 				}
 				if err != nil {
 					log.Error("reload rejected; still serving the last good mapping", "reason", reason, "problems", err.Error())
@@ -80,6 +89,7 @@ flight (up to bridge.shutdown_timeout) and drains the NATS connections.`,
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "mapping file or directory (required)")
 	cmd.Flags().StringVar(&address, "bridge-address", "", "listen address "+mappingDefault("bridge.address"))
+	cmd.Flags().StringVar(&group, "node-group", "", "serve only the routes of this node group's listeners (default: every HTTP listener)")
 	// run spells it --bridge-address; the old spelling still works.
 	aliasFlags(cmd, map[string]string{"address": "bridge-address"})
 	_ = cmd.MarkFlagRequired("config")

@@ -16,6 +16,7 @@ import (
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
 	natsproto "github.com/protogate/protogate/protocols/nats"
+	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
 )
@@ -56,7 +57,11 @@ NATS server with JetStream, for development only.`,
 				log.Warn("embedded NATS server started: for development only (one node, no replication, no auth)",
 					"upstream", u.Name, "url", e.URL(), "data_dir", e.Dir())
 			}
-			br, err := bridges.New(cfg, bridges.Options{Logger: log, NATSURLs: urls})
+			table, err := routetable.FromConfig(cfg, "")
+			if err != nil {
+				return reportProblems(cmd, path, config.Problems{{File: path, Msg: err.Error()}})
+			}
+			br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log, NATSURLs: urls})
 			if err != nil {
 				return err
 			}
@@ -80,7 +85,11 @@ NATS server with JetStream, for development only.`,
 				if err != nil {
 					return nil, nil, err
 				}
-				prepared, err := br.Prepare(c)
+				t, err := routetable.FromConfig(c, "")
+				if err != nil {
+					return nil, nil, err
+				}
+				prepared, err := br.Prepare(t)
 				if err != nil {
 					return nil, nil, err
 				}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 type result struct {
@@ -124,7 +125,11 @@ bridge:
 	if err != nil {
 		log.Fatal(err)
 	}
-	br, err := bridges.New(cfg, bridges.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	table, err := routetable.FromConfig(cfg, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		log.Fatal(err)
 	}
