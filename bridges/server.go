@@ -38,6 +38,8 @@ type Server struct {
 	lis   net.Listener
 	// closing turns readiness off as soon as shutdown starts.
 	closing atomic.Bool
+	// awaiting is set while a bridge fed over xDS has no table yet.
+	awaiting atomic.Bool
 	// inFlight bounds the requests served at once (bridge.max_in_flight).
 	inFlight chan struct{}
 }
@@ -64,6 +66,9 @@ type Options struct {
 	// NATSURLs gives the URLs of NATS upstreams that have none in the
 	// mapping (embedded servers).
 	NATSURLs map[string][]string
+	// AwaitTable starts the bridge with no routes, not ready, until Apply
+	// gives it a table (a bridge fed by the control plane over xDS).
+	AwaitTable bool
 }
 
 // New builds a bridge with its server settings, serving a route table, and
@@ -77,6 +82,10 @@ func New(settings config.Bridge, t *routetable.Table, opts Options) (*Server, er
 		opts.Logger = slog.Default()
 	}
 	s := &Server{settings: settings, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(settings.MaxInFlight, 1))}
+	if opts.AwaitTable {
+		s.awaiting.Store(true)
+		t = &routetable.Table{Group: "(none yet)", RouteHeader: settings.RouteHeader, MaxJSONDepth: settings.MaxJSONDepth}
+	}
 	st, err := s.Prepare(t)
 	if err != nil {
 		return nil, err
@@ -192,6 +201,7 @@ func (s *Server) Apply(t *routetable.Table) error {
 		return err
 	}
 	s.Commit(p)
+	s.awaiting.Store(false)
 	return nil
 }
 
@@ -239,7 +249,7 @@ func (s *Server) Ready() (bool, []string) {
 			down = append(down, u.Name+": "+u.Reason)
 		}
 	}
-	return len(down) == 0 && !s.closing.Load(), down
+	return len(down) == 0 && !s.closing.Load() && !s.awaiting.Load(), down
 }
 
 // UpstreamState is whether an upstream the bridge serves can take calls.
@@ -274,6 +284,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeName == "" && r.URL.Path == "/readyz":
 		if ok, down := s.Ready(); !ok {
 			msg := "not ready: shutting down"
+			if s.awaiting.Load() {
+				msg = "not ready: no route table from the control plane yet"
+			}
 			if len(down) > 0 {
 				msg = "not ready: upstreams unusable: " + strings.Join(down, "; ")
 			}
