@@ -192,6 +192,18 @@ func (s *Server) Commit(p *Prepared) {
 	s.log.Info("bridge routes switched", "routes", len(p.table.ordered), "table_version", p.version)
 }
 
+// Discard releases what Prepare opened for a table that will not be
+// committed (the control plane refused the reload): connections the serving
+// table does not share are drained.
+func (s *Server) Discard(p *Prepared) {
+	cur := s.state.Load()
+	for name, c := range p.nats {
+		if cur == nil || cur.nats[name] != c {
+			c.Drain(time.Second)
+		}
+	}
+}
+
 // Apply prepares and commits a table: the bridge-only reload.
 func (s *Server) Apply(t *routetable.Table) error {
 	s.reloadMu.Lock()

@@ -86,7 +86,7 @@ func startFleet(t *testing.T, routes ...string) *fleet {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func (f *fleet) source(embedded bool, routes ...string) xds.Source {
-	return func() (map[string]xds.Resources, func(), error) {
+	return func() (map[string]xds.Resources, xds.Outcome, error) {
 		cfg, err := config.LoadBytes("mapping.yaml", []byte(tableMapping(f.web, embedded, routes...)))
 		if err != nil {
 			return nil, nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/pipeline"
 	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/routetable/routetablepb"
 	"github.com/protogate/protogate/xds"
@@ -58,11 +59,12 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 			if err != nil {
 				return err
 			}
-			table, err := routetable.FromConfig(cfg, group)
+			pl := &pipeline.Pipeline{Path: path, Log: log, Group: group, Running: cfg}
+			first, err := pl.Prepare(cfg)
 			if err != nil {
-				return reportProblems(cmd, path, config.Problems{{File: path, Msg: err.Error()}})
+				return reportProblems(cmd, path, asProblems(path, err))
 			}
-			srv, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log})
+			srv, err := bridges.New(cfg.Bridge, first.Table, bridges.Options{Logger: log})
 			if err != nil {
 				return err
 			}
@@ -73,17 +75,9 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 			defer stop()
 			// Reload routes when the mapping changes (or on SIGHUP); a bad
 			// change is logged and the running routes stay.
+			pl.Bridges = srv
 			reload := func(reason string) {
-				c, err := config.Load(path)
-				var t *routetable.Table
-				if err == nil {
-					t, err = routetable.FromConfig(c, group)
-				}
-				if err == nil {
-					warnRestart(log, cfg, c)
-					err = srv.Apply(t)
-				}
-				if err != nil {
+				if err := pl.Apply(); err != nil {
 					log.Error("reload rejected; still serving the last good mapping", "reason", reason, "problems", err.Error())
 					return
 				}
