@@ -24,11 +24,22 @@ type proxyRoute struct {
 	next     atomic.Uint64
 }
 
-func newProxyRoute(t *routetable.Table, r *routetable.Route, log *slog.Logger) (*proxyRoute, error) {
+// transportFor gives an HTTP upstream's transport: the one its settings'
+// digest already has, or a new one.
+type transportFor func(*routetable.HTTPUpstream) *http.Transport
+
+// newTransport is the connection pool to one HTTP upstream.
+func newTransport(u *config.HTTPUpstream) *http.Transport {
+	dialer := &net.Dialer{Timeout: u.ConnectTimeout.Std()}
+	return &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: u.HTTP2}
+}
+
+func newProxyRoute(t *routetable.Table, r *routetable.Route, log *slog.Logger, transport transportFor) (*proxyRoute, error) {
 	p := &proxyRoute{}
+	var row *routetable.HTTPUpstream
 	for i := range t.Upstreams.HTTP {
 		if u := &t.Upstreams.HTTP[i]; u.Name == r.HTTP.Upstream {
-			p.upstream = &u.HTTPUpstream
+			p.upstream, row = &u.HTTPUpstream, u
 		}
 	}
 	if p.upstream == nil {
@@ -43,9 +54,8 @@ func newProxyRoute(t *routetable.Table, r *routetable.Route, log *slog.Logger) (
 		scheme = "https"
 	}
 	routeHeader := t.RouteHeader
-	dialer := &net.Dialer{Timeout: p.upstream.ConnectTimeout.Std()}
 	p.rp = &httputil.ReverseProxy{
-		Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: p.upstream.HTTP2},
+		Transport: transport(row),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			eps := p.upstream.Endpoints
 			ep := eps[int(p.next.Add(1)-1)%len(eps)]

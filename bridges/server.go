@@ -51,6 +51,8 @@ type state struct {
 	version   string // the route table's
 	nats      map[string]*natsConn
 	javaTypes dubboproto.Types
+	// transports are the HTTP upstreams' connection pools, by digest.
+	transports map[string]*http.Transport
 }
 
 // natsConn is a connection with the upstream settings it was made for, so a
@@ -121,11 +123,30 @@ func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
 	if err := rt.Validate(); err != nil {
 		return nil, err
 	}
-	t, err := buildTable(rt, s.log)
+	st := &state{version: rt.Version(), nats: map[string]*natsConn{}, transports: map[string]*http.Transport{},
+		javaTypes: dubboproto.NewTypes(rt.JavaTypes)}
+	cur := s.state.Load()
+	// An HTTP upstream whose settings did not change keeps its pool of
+	// connections; a changed one gets a new pool.
+	transport := func(u *routetable.HTTPUpstream) *http.Transport {
+		if tr, ok := st.transports[u.Digest]; ok {
+			return tr
+		}
+		tr, ok := (*http.Transport)(nil), false
+		if cur != nil {
+			tr, ok = cur.transports[u.Digest]
+		}
+		if !ok {
+			tr = newTransport(&u.HTTPUpstream)
+		}
+		st.transports[u.Digest] = tr
+		return tr
+	}
+	t, err := buildTable(rt, s.log, transport)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{table: t, version: rt.Version(), nats: map[string]*natsConn{}, javaTypes: dubboproto.NewTypes(rt.JavaTypes)}
+	st.table = t
 	if t.hasDubbo() && s.dubbo == nil {
 		if s.dubbo, err = dubboproto.NewInvoker(s.log); err != nil {
 			return nil, err
@@ -181,11 +202,20 @@ func (s *Server) Commit(p *Prepared) {
 			unused = append(unused, c)
 		}
 	}
-	if len(unused) > 0 {
+	var idle []*http.Transport
+	for d, tr := range old.transports {
+		if p.transports[d] != tr {
+			idle = append(idle, tr)
+		}
+	}
+	if len(unused) > 0 || len(idle) > 0 {
 		go func() {
 			time.Sleep(s.settings.WriteTimeout.Std())
 			for _, c := range unused {
 				c.Drain(5 * time.Second)
+			}
+			for _, tr := range idle {
+				tr.CloseIdleConnections()
 			}
 		}()
 	}
@@ -200,6 +230,11 @@ func (s *Server) Discard(p *Prepared) {
 	for name, c := range p.nats {
 		if cur == nil || cur.nats[name] != c {
 			c.Drain(time.Second)
+		}
+	}
+	for d, tr := range p.transports {
+		if cur == nil || cur.transports[d] != tr {
+			tr.CloseIdleConnections()
 		}
 	}
 }
@@ -380,11 +415,11 @@ type headerMatch struct {
 // parsed once. Dubbo and NATS routes are the bridge's own; plain HTTP
 // routes it proxies only when no Envoy stands in front (behind Envoy they
 // never reach a bridge).
-func buildTable(rt *routetable.Table, log *slog.Logger) (*table, error) {
+func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) (*table, error) {
 	t := &table{routeHeader: rt.RouteHeader, byName: map[string]*route{}, maxDepth: rt.MaxJSONDepth}
 	for i := range rt.Routes {
 		row := &rt.Routes[i]
-		r, err := buildRoute(rt, row, log)
+		r, err := buildRoute(rt, row, log, transport)
 		if err != nil {
 			return nil, err
 		}
@@ -396,7 +431,7 @@ func buildTable(rt *routetable.Table, log *slog.Logger) (*table, error) {
 
 // buildRoute parses what one route needs at request time; every error
 // names the route.
-func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger) (*route, error) {
+func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger, transport transportFor) (*route, error) {
 	rt := &route{row: row, prefix: row.Match.Prefix, methods: row.Match.Methods, listener: row.Listener}
 	if err := rt.parseMatch(); err != nil {
 		return nil, fmt.Errorf("route %q: %w", row.Name, err)
@@ -410,7 +445,7 @@ func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger) (*
 	case row.Dubbo != nil:
 		rt.dubbo, err = newDubboRoute(t, row)
 	case row.HTTP != nil:
-		rt.proxy, err = newProxyRoute(t, row, log)
+		rt.proxy, err = newProxyRoute(t, row, log, transport)
 	}
 	if err != nil {
 		return nil, err // newDubboRoute and newProxyRoute name the route
