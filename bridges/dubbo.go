@@ -18,6 +18,7 @@ import (
 	"github.com/protogate/protogate/config"
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 	"github.com/protogate/protogate/protocols/dubbo/javatype"
+	"github.com/protogate/protogate/routetable"
 )
 
 // dubboRoute is what a Dubbo route needs at request time, parsed once.
@@ -35,8 +36,13 @@ type dubboRoute struct {
 	refTimeout time.Duration
 }
 
-func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
-	d := &dubboRoute{upstream: cfg.Upstreams.FindDubbo(r.Dubbo.Upstream)}
+func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error) {
+	d := &dubboRoute{refTimeout: r.Dubbo.ReferenceTimeout.Std()}
+	for i := range t.Upstreams.Dubbo {
+		if u := &t.Upstreams.Dubbo[i]; u.Name == r.Dubbo.Upstream {
+			d.upstream = &u.DubboUpstream
+		}
+	}
 	if d.upstream == nil {
 		return nil, fmt.Errorf("route %q: no dubbo upstream %q", r.Name, r.Dubbo.Upstream)
 	}
@@ -67,13 +73,13 @@ func newDubboRoute(cfg *config.Config, r *config.Route) (*dubboRoute, error) {
 // serveDubbo extracts every parameter, converts it to its declared Java
 // type, calls the provider and answers with the result as JSON.
 func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
-	d := rt.cfg.Dubbo
+	d := rt.row.Dubbo
 	fail := func(status int, code, format string, args ...any) *apiError {
-		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.cfg.Name, Upstream: d.Upstream}
+		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.row.Name, Upstream: d.Upstream}
 	}
 	var body any
 	if rt.dubbo.wantBody {
-		raw, aerr := readBody(w, r, int64(rt.cfg.BodyLimit), fail)
+		raw, aerr := readBody(w, r, int64(rt.row.BodyLimit), fail)
 		if aerr != nil {
 			return aerr
 		}
@@ -162,16 +168,12 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 			att[a.Name] = v
 		}
 	}
-	retries := 0
-	if d.Idempotent {
-		retries = d.Retries
-	}
 	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
-		Types: rt.dubbo.erased, Args: args, Timeout: d.Timeout.Std(), RefTimeout: rt.dubbo.refTimeout, Retries: retries, Attachments: att,
+		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), RefTimeout: rt.dubbo.refTimeout, Retries: rt.row.Retries, Attachments: att,
 	})
 	if err != nil {
-		return dubboFailure(fail, err, d)
+		return dubboFailure(fail, err, &d.DubboTarget)
 	}
 	writeJSON(w, http.StatusOK, conv.Result(result, rt.dubbo.returns, d.IncludeClass))
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // errorCase is one request that must fail, and what its body must say.
@@ -310,7 +311,8 @@ func TestRedactAddresses(t *testing.T) {
 	}
 }
 
-// TestCheckTable: the table check refuses what the bridge would refuse,
+// TestCheckTable: the table a bridge would be given refuses what the bridge
+// would refuse,
 // naming the route, and opens nothing (the upstreams here do not exist).
 func TestCheckTable(t *testing.T) {
 	natsGood := errorsMapping("nats://127.0.0.1:1", "nats://127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:1")
@@ -324,7 +326,7 @@ func TestCheckTable(t *testing.T) {
 		return cfg
 	}
 	for _, good := range []string{natsGood, dubboGood} {
-		if err := CheckTable(load(t, good)); err != nil {
+		if _, err := routetable.FromConfig(load(t, good), ""); err != nil {
 			t.Fatalf("a good mapping: %v", err)
 		}
 	}
@@ -344,7 +346,7 @@ func TestCheckTable(t *testing.T) {
 		{"unknown http upstream", false, func(c *config.Config) { c.Listeners[0].Routes[6].HTTP.Upstream = "nope" },
 			`route "legacy": no http upstream "nope"`},
 		{"http upstream without endpoints", false, func(c *config.Config) { c.Upstreams.HTTP[0].Endpoints = nil },
-			`route "legacy": http upstream "dead-http" has no endpoints`},
+			`http upstream "dead-http" has no endpoints`},
 		{"duplicate name", false, func(c *config.Config) { c.Listeners[0].Routes[1].Name = "order-events" },
 			`route "order-events": the name is used twice`},
 		{"unknown dubbo upstream", true, func(c *config.Config) { c.Listeners[0].Routes[0].Dubbo.Upstream = "nope" },
@@ -352,7 +354,7 @@ func TestCheckTable(t *testing.T) {
 		{"bad parameter type", true, func(c *config.Config) { c.Listeners[0].Routes[0].Dubbo.Params[0].Type = "java.util.List<" },
 			`route "users-echoInt": `},
 		{"bad return type", true, func(c *config.Config) { c.Listeners[0].Routes[0].Dubbo.Returns = "int[" },
-			`route "users-echoInt": returns: `},
+			`route "users-echoInt": dubbo: returns: `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,9 +363,9 @@ func TestCheckTable(t *testing.T) {
 				cfg = load(t, dubboGood)
 			}
 			tt.mutate(cfg)
-			err := CheckTable(cfg)
+			_, err := routetable.FromConfig(cfg, "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("CheckTable = %v, want an error containing %q", err, tt.want)
+				t.Fatalf("the table = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

@@ -177,7 +177,7 @@ func runLogsScenario(t *testing.T, providerBin string) {
 		t.Fatal(err)
 	}
 	log.Info(phaseMsg, "phase", phaseStarted)
-	srv, err := New(cfg, Options{Logger: log})
+	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

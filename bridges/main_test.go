@@ -3,6 +3,9 @@ package bridges
 import (
 	"os"
 	"testing"
+
+	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // TestMain removes what the tests built (the example provider binary) once
@@ -17,4 +20,15 @@ func TestMain(m *testing.M) {
 	}
 	_ = os.RemoveAll(natsBinDir) // the nats-server natsproc_test.go built; "" removes nothing
 	os.Exit(code)
+}
+
+// tableOf is the route table a bridge reading cfg serves: every HTTP
+// listener's routes.
+func tableOf(t testing.TB, cfg *config.Config) *routetable.Table {
+	t.Helper()
+	tb, err := routetable.FromConfig(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }

@@ -26,9 +26,9 @@ const (
 // and the server's limits, publishes in the route's mode and answers.
 // Nothing is published unless every check passed.
 func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
-	n := rt.cfg.NATS
+	n := rt.row.NATS
 	fail := func(status int, code, format string, args ...any) *apiError {
-		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.cfg.Name, Upstream: n.Upstream}
+		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.row.Name, Upstream: n.Upstream}
 	}
 	conn := st.nats[n.Upstream]
 	query := r.URL.Query()
@@ -54,7 +54,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 		return fail(http.StatusBadRequest, "invalid_subject_token", "%v", err)
 	}
 
-	limit := int64(rt.cfg.BodyLimit)
+	limit := int64(rt.row.BodyLimit)
 	if mp := conn.MaxPayload(); mp > 0 && mp < limit {
 		limit = mp // a message over max_payload would be refused by NATS
 	}
@@ -73,7 +73,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), n.Timeout.Std())
+	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
 	defer cancel()
 	switch n.Mode {
 	case config.NATSModeCore:

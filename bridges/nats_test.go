@@ -140,7 +140,7 @@ func startBridge(t *testing.T, mapping string) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

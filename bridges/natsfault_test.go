@@ -112,7 +112,7 @@ func startFaultBridge(t *testing.T, mapping string) *faultBridge {
 		t.Fatalf("mapping: %v\n%s", err, mapping)
 	}
 	logs := &faultLog{}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // proxyRoute serves a plain HTTP route when no Envoy runs (protogate run):
@@ -23,8 +24,24 @@ type proxyRoute struct {
 	next     atomic.Uint64
 }
 
-func newProxyRoute(cfg *config.Config, r *config.Route, log *slog.Logger) (*proxyRoute, error) {
-	p := &proxyRoute{upstream: cfg.Upstreams.FindHTTP(r.HTTP.Upstream)}
+// transportFor gives an HTTP upstream's transport: the one its settings'
+// digest already has, or a new one.
+type transportFor func(*routetable.HTTPUpstream) *http.Transport
+
+// newTransport is the connection pool to one HTTP upstream.
+func newTransport(u *config.HTTPUpstream) *http.Transport {
+	dialer := &net.Dialer{Timeout: u.ConnectTimeout.Std()}
+	return &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: u.HTTP2}
+}
+
+func newProxyRoute(t *routetable.Table, r *routetable.Route, log *slog.Logger, transport transportFor) (*proxyRoute, error) {
+	p := &proxyRoute{}
+	var row *routetable.HTTPUpstream
+	for i := range t.Upstreams.HTTP {
+		if u := &t.Upstreams.HTTP[i]; u.Name == r.HTTP.Upstream {
+			p.upstream, row = &u.HTTPUpstream, u
+		}
+	}
 	if p.upstream == nil {
 		return nil, fmt.Errorf("route %q: no http upstream %q", r.Name, r.HTTP.Upstream)
 	}
@@ -36,10 +53,9 @@ func newProxyRoute(cfg *config.Config, r *config.Route, log *slog.Logger) (*prox
 	if p.upstream.TLS {
 		scheme = "https"
 	}
-	routeHeader := cfg.Bridge.RouteHeader
-	dialer := &net.Dialer{Timeout: p.upstream.ConnectTimeout.Std()}
+	routeHeader := t.RouteHeader
 	p.rp = &httputil.ReverseProxy{
-		Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: p.upstream.HTTP2},
+		Transport: transport(row),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			eps := p.upstream.Endpoints
 			ep := eps[int(p.next.Add(1)-1)%len(eps)]
@@ -67,7 +83,7 @@ func newProxyRoute(cfg *config.Config, r *config.Route, log *slog.Logger) (*prox
 }
 
 // proxyFailure is the answer for a request the upstream did not serve.
-func proxyFailure(r *config.Route, err error) *apiError {
+func proxyFailure(r *routetable.Route, err error) *apiError {
 	e := &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Route: r.Name, Upstream: r.HTTP.Upstream,
 		Message: fmt.Sprintf("HTTP upstream %s did not answer: %v", r.HTTP.Upstream, err)}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -78,7 +94,7 @@ func proxyFailure(r *config.Route, err error) *apiError {
 }
 
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route) *apiError {
-	ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.HTTP.Timeout.Std())
+	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
 	defer cancel()
 	rt.proxy.rp.ServeHTTP(w, r.WithContext(ctx))
 	return nil

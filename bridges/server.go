@@ -6,7 +6,6 @@ package bridges
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,11 +22,12 @@ import (
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 	natsproto "github.com/protogate/protogate/protocols/nats"
 	"github.com/protogate/protogate/protocols/nats/subject"
+	"github.com/protogate/protogate/routetable"
 )
 
 // Server is the bridge HTTP server.
 type Server struct {
-	cfg      *config.Config // server settings, fixed at start
+	settings config.Bridge // server settings, fixed at start
 	log      *slog.Logger
 	natsURLs map[string][]string
 	state    atomic.Pointer[state]
@@ -38,6 +38,8 @@ type Server struct {
 	lis   net.Listener
 	// closing turns readiness off as soon as shutdown starts.
 	closing atomic.Bool
+	// awaiting is set while a bridge fed over xDS has no table yet.
+	awaiting atomic.Bool
 	// inFlight bounds the requests served at once (bridge.max_in_flight).
 	inFlight chan struct{}
 }
@@ -46,8 +48,11 @@ type Server struct {
 // and swaps it in whole, so a request never sees half of two mappings.
 type state struct {
 	table     *table
+	version   string // the route table's
 	nats      map[string]*natsConn
 	javaTypes dubboproto.Types
+	// transports are the HTTP upstreams' connection pools, by digest.
+	transports map[string]*http.Transport
 }
 
 // natsConn is a connection with the upstream settings it was made for, so a
@@ -63,22 +68,32 @@ type Options struct {
 	// NATSURLs gives the URLs of NATS upstreams that have none in the
 	// mapping (embedded servers).
 	NATSURLs map[string][]string
+	// AwaitTable starts the bridge with no routes, not ready, until Apply
+	// gives it a table (a bridge fed by the control plane over xDS).
+	AwaitTable bool
 }
 
-// New builds the bridge for a mapping and opens a connection to each NATS
-// upstream its routes use. A NATS server that is down does not stop it; the
-// bridge is not ready until the connection is up.
-func New(cfg *config.Config, opts Options) (*Server, error) {
+// New builds a bridge with its server settings, serving a route table, and
+// opens a connection to each NATS upstream the table's routes use. A NATS
+// server that is down does not stop it; the bridge is not ready until the
+// connection is up. The table is the only thing a bridge reads of the
+// mapping: the translator computed it, whether it came over xDS or from a
+// file read in the same process.
+func New(settings config.Bridge, t *routetable.Table, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(cfg.Bridge.MaxInFlight, 1))}
-	st, err := s.Prepare(cfg)
+	s := &Server{settings: settings, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(settings.MaxInFlight, 1))}
+	if opts.AwaitTable {
+		s.awaiting.Store(true)
+		t = &routetable.Table{Group: "(none yet)", RouteHeader: settings.RouteHeader, MaxJSONDepth: settings.MaxJSONDepth}
+	}
+	st, err := s.Prepare(t)
 	if err != nil {
 		return nil, err
 	}
 	s.state.Store(st)
-	b := &cfg.Bridge
+	b := &settings
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: b.ReadHeaderTimeout.Std(),
@@ -98,18 +113,40 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Prepared is a mapping made ready to serve but not yet serving.
+// Prepared is a table made ready to serve but not yet serving.
 type Prepared = state
 
-// Prepare builds what a mapping needs (route table, connections to NATS
+// Prepare builds what a table needs (matchers, connections to NATS
 // upstreams whose settings changed) without touching what is serving; on
 // failure nothing is left behind. Commit switches to it.
-func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
-	t, err := buildTable(cfg, s.log)
+func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
+	if err := rt.Validate(); err != nil {
+		return nil, err
+	}
+	st := &state{version: rt.Version(), nats: map[string]*natsConn{}, transports: map[string]*http.Transport{},
+		javaTypes: dubboproto.NewTypes(rt.JavaTypes)}
+	cur := s.state.Load()
+	// An HTTP upstream whose settings did not change keeps its pool of
+	// connections; a changed one gets a new pool.
+	transport := func(u *routetable.HTTPUpstream) *http.Transport {
+		if tr, ok := st.transports[u.Digest]; ok {
+			return tr
+		}
+		tr, ok := (*http.Transport)(nil), false
+		if cur != nil {
+			tr, ok = cur.transports[u.Digest]
+		}
+		if !ok {
+			tr = newTransport(&u.HTTPUpstream)
+		}
+		st.transports[u.Digest] = tr
+		return tr
+	}
+	t, err := buildTable(rt, s.log, transport)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{table: t, nats: map[string]*natsConn{}, javaTypes: dubboproto.NewTypes(cfg.JavaTypes)}
+	st.table = t
 	if t.hasDubbo() && s.dubbo == nil {
 		if s.dubbo, err = dubboproto.NewInvoker(s.log); err != nil {
 			return nil, err
@@ -120,11 +157,8 @@ func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
 		current = old.nats
 	}
 	var opened []*natsConn
-	for i := range cfg.Upstreams.NATS {
-		u := &cfg.Upstreams.NATS[i]
-		if !t.usesUpstream(u.Name) {
-			continue
-		}
+	for i := range rt.Upstreams.NATS {
+		u := &rt.Upstreams.NATS[i].NATSUpstream
 		urls := u.URLs
 		if o, ok := s.natsURLs[u.Name]; ok {
 			urls = o
@@ -132,13 +166,10 @@ func (s *Server) Prepare(cfg *config.Config) (*Prepared, error) {
 			return nil, fmt.Errorf("NATS upstream %q is embedded but no embedded server runs for it: "+
 				"embedded servers start with protogate run, so restart it after adding one", u.Name)
 		}
-		// The settings by value (TLS included, not its pointer), so an
-		// unchanged upstream keeps its connection across reloads.
-		raw, _ := json.Marshal(struct {
-			U    config.NATSUpstream
-			URLs []string
-		}{*u, urls})
-		settings := string(raw)
+		// The table's digest of the settings (by value, TLS included), and
+		// the URLs of an embedded server: an unchanged upstream keeps its
+		// connection across reloads.
+		settings := rt.Upstreams.NATS[i].Digest + " " + strings.Join(urls, ",")
 		if c, ok := current[u.Name]; ok && c.settings == settings {
 			st.nats[u.Name] = c
 			continue
@@ -171,37 +202,64 @@ func (s *Server) Commit(p *Prepared) {
 			unused = append(unused, c)
 		}
 	}
-	if len(unused) > 0 {
+	var idle []*http.Transport
+	for d, tr := range old.transports {
+		if p.transports[d] != tr {
+			idle = append(idle, tr)
+		}
+	}
+	if len(unused) > 0 || len(idle) > 0 {
 		go func() {
-			time.Sleep(s.cfg.Bridge.WriteTimeout.Std())
+			time.Sleep(s.settings.WriteTimeout.Std())
 			for _, c := range unused {
 				c.Drain(5 * time.Second)
 			}
+			for _, tr := range idle {
+				tr.CloseIdleConnections()
+			}
 		}()
 	}
-	s.log.Info("bridge routes switched", "routes", len(p.table.ordered))
+	s.log.Info("bridge routes switched", "routes", len(p.table.ordered), "table_version", p.version)
 }
 
-// Apply prepares and commits a mapping: the bridge-only reload.
-func (s *Server) Apply(cfg *config.Config) error {
+// Discard releases what Prepare opened for a table that will not be
+// committed (the control plane refused the reload): connections the serving
+// table does not share are drained.
+func (s *Server) Discard(p *Prepared) {
+	cur := s.state.Load()
+	for name, c := range p.nats {
+		if cur == nil || cur.nats[name] != c {
+			c.Drain(time.Second)
+		}
+	}
+	for d, tr := range p.transports {
+		if cur == nil || cur.transports[d] != tr {
+			tr.CloseIdleConnections()
+		}
+	}
+}
+
+// Apply prepares and commits a table: the bridge-only reload.
+func (s *Server) Apply(t *routetable.Table) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	p, err := s.Prepare(cfg)
+	p, err := s.Prepare(t)
 	if err != nil {
 		return err
 	}
 	s.Commit(p)
+	s.awaiting.Store(false)
 	return nil
 }
 
 // Start binds the bridge address and serves it.
 func (s *Server) Start() error {
-	lis, err := net.Listen("tcp", s.cfg.Bridge.Address)
+	lis, err := net.Listen("tcp", s.settings.Address)
 	if err != nil {
-		return fmt.Errorf("bridge address %s: %w", s.cfg.Bridge.Address, err)
+		return fmt.Errorf("bridge address %s: %w", s.settings.Address, err)
 	}
 	s.lis = lis
-	lis = limitListener(lis, s.cfg.Bridge.MaxConnections, s.log)
+	lis = limitListener(lis, s.settings.MaxConnections, s.log)
 	go func() {
 		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("bridge server stopped", "err", err)
@@ -238,7 +296,7 @@ func (s *Server) Ready() (bool, []string) {
 			down = append(down, u.Name+": "+u.Reason)
 		}
 	}
-	return len(down) == 0 && !s.closing.Load(), down
+	return len(down) == 0 && !s.closing.Load() && !s.awaiting.Load(), down
 }
 
 // UpstreamState is whether an upstream the bridge serves can take calls.
@@ -273,6 +331,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeName == "" && r.URL.Path == "/readyz":
 		if ok, down := s.Ready(); !ok {
 			msg := "not ready: shutting down"
+			if s.awaiting.Load() {
+				msg = "not ready: no route table from the control plane yet"
+			}
 			if len(down) > 0 {
 				msg = "not ready: upstreams unusable: " + strings.Join(down, "; ")
 			}
@@ -293,7 +354,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("the bridge is serving %d requests already; retry shortly", cap(s.inFlight))})
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.cfg.Bridge.BodyTimeout.Std()))
+	r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.settings.BodyTimeout.Std()))
 	rt, vars, aerr := t.find(r, routeName)
 	if aerr == nil {
 		aerr = s.serve(rec, r, st, rt, vars)
@@ -301,7 +362,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := ""
 	switch {
 	case rt != nil:
-		name = rt.cfg.Name
+		name = rt.row.Name
 	case aerr != nil:
 		name = aerr.Route // a 404 or 405 that still knew its route
 	}
@@ -313,15 +374,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
 	switch {
-	case rt.cfg.NATS != nil:
+	case rt.row.NATS != nil:
 		return s.serveNATS(w, r, st, rt, vars)
-	case rt.cfg.Dubbo != nil:
+	case rt.row.Dubbo != nil:
 		return s.serveDubbo(w, r, st, rt, vars)
 	case rt.proxy != nil:
 		return s.serveProxy(w, r, rt)
 	}
 	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no bridge route here",
-		Route: rt.cfg.Name, Upstream: rt.upstream()}
+		Route: rt.row.Name, Upstream: rt.upstream()}
 }
 
 // table is the bridge's view of the mapping's routes.
@@ -333,7 +394,7 @@ type table struct {
 }
 
 type route struct {
-	cfg      *config.Route
+	row      *routetable.Route
 	tpl      *config.PathTemplate
 	prefix   string
 	re       *regexp.Regexp
@@ -350,79 +411,41 @@ type headerMatch struct {
 	re *regexp.Regexp
 }
 
-// CheckTable builds the bridge route table of a mapping exactly as the
-// bridge would, without opening a connection or starting a Dubbo client, so
-// `protogate validate` refuses what a bridge would refuse. The error names
-// the route.
-func CheckTable(cfg *config.Config) error {
-	_, err := buildTable(cfg, slog.New(slog.DiscardHandler))
-	return err
-}
-
-// buildTable takes every route of every HTTP listener: Dubbo and NATS
-// routes are the bridge's own; plain HTTP routes it proxies only when no
-// Envoy stands in front (behind Envoy they never reach a bridge).
-func buildTable(cfg *config.Config, log *slog.Logger) (*table, error) {
-	t := &table{routeHeader: cfg.Bridge.RouteHeader, byName: map[string]*route{}, maxDepth: cfg.Bridge.MaxJSONDepth}
-	for i := range cfg.Listeners {
-		l := &cfg.Listeners[i]
-		if l.Protocol != config.ProtocolHTTP {
-			continue
+// buildTable compiles a route table: matchers, subjects and Java types
+// parsed once. Dubbo and NATS routes are the bridge's own; plain HTTP
+// routes it proxies only when no Envoy stands in front (behind Envoy they
+// never reach a bridge).
+func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) (*table, error) {
+	t := &table{routeHeader: rt.RouteHeader, byName: map[string]*route{}, maxDepth: rt.MaxJSONDepth}
+	for i := range rt.Routes {
+		row := &rt.Routes[i]
+		r, err := buildRoute(rt, row, log, transport)
+		if err != nil {
+			return nil, err
 		}
-		for j := range l.Routes {
-			r := &l.Routes[j]
-			rt, err := buildRoute(cfg, l, r, log)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := t.byName[r.Name]; dup && r.Name != "" {
-				// Envoy names routes in a header; two of one name would
-				// make the bridge serve the wrong one.
-				return nil, fmt.Errorf("route %q: the name is used twice", r.Name)
-			}
-			t.byName[r.Name] = rt
-			t.ordered = append(t.ordered, rt)
-		}
-	}
-	// Routes to one service share a reference; it must allow the longest
-	// of their timeouts.
-	longest := map[string]time.Duration{}
-	key := func(d *config.DubboTarget) string {
-		return d.Upstream + "|" + d.Service + "|" + d.Version + "|" + d.Group
-	}
-	for _, rt := range t.ordered {
-		if d := rt.cfg.Dubbo; d != nil && d.Timeout.Std() > longest[key(d)] {
-			longest[key(d)] = d.Timeout.Std()
-		}
-	}
-	for _, rt := range t.ordered {
-		if rt.dubbo != nil {
-			rt.dubbo.refTimeout = longest[key(rt.cfg.Dubbo)]
-		}
+		t.byName[row.Name] = r
+		t.ordered = append(t.ordered, r)
 	}
 	return t, nil
 }
 
 // buildRoute parses what one route needs at request time; every error
 // names the route.
-func buildRoute(cfg *config.Config, l *config.Listener, r *config.Route, log *slog.Logger) (*route, error) {
-	rt := &route{cfg: r, prefix: r.Match.Prefix, methods: r.Match.Methods, listener: l.Name}
+func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger, transport transportFor) (*route, error) {
+	rt := &route{row: row, prefix: row.Match.Prefix, methods: row.Match.Methods, listener: row.Listener}
 	if err := rt.parseMatch(); err != nil {
-		return nil, fmt.Errorf("route %q: %w", r.Name, err)
+		return nil, fmt.Errorf("route %q: %w", row.Name, err)
 	}
 	var err error
 	switch {
-	case r.NATS != nil:
-		if !hasNATSUpstream(cfg, r.NATS.Upstream) {
-			return nil, fmt.Errorf("route %q: no nats upstream %q", r.Name, r.NATS.Upstream)
+	case row.NATS != nil:
+		if rt.subject, err = subject.Parse(row.NATS.Subject); err != nil {
+			return nil, fmt.Errorf("route %q: %w", row.Name, err)
 		}
-		if rt.subject, err = subject.Parse(r.NATS.Subject); err != nil {
-			return nil, fmt.Errorf("route %q: %w", r.Name, err)
-		}
-	case r.Dubbo != nil:
-		rt.dubbo, err = newDubboRoute(cfg, r)
-	case r.HTTP != nil:
-		rt.proxy, err = newProxyRoute(cfg, r, log)
+	case row.Dubbo != nil:
+		rt.dubbo, err = newDubboRoute(t, row)
+	case row.HTTP != nil:
+		rt.proxy, err = newProxyRoute(t, row, log, transport)
 	}
 	if err != nil {
 		return nil, err // newDubboRoute and newProxyRoute name the route
@@ -432,7 +455,7 @@ func buildRoute(cfg *config.Config, l *config.Listener, r *config.Route, log *sl
 
 // parseMatch compiles the route's path template, regex and header regexes.
 func (rt *route) parseMatch() error {
-	m := &rt.cfg.Match
+	m := &rt.row.Match
 	var err error
 	if m.Path != "" {
 		if rt.tpl, err = config.ParsePathTemplate(m.Path); err != nil {
@@ -456,35 +479,12 @@ func (rt *route) parseMatch() error {
 	return nil
 }
 
-func hasNATSUpstream(cfg *config.Config, name string) bool {
-	return slices.ContainsFunc(cfg.Upstreams.NATS, func(u config.NATSUpstream) bool { return u.Name == name })
-}
-
 // upstream names the upstream a route calls.
-func (rt *route) upstream() string {
-	switch {
-	case rt.cfg.NATS != nil:
-		return rt.cfg.NATS.Upstream
-	case rt.cfg.Dubbo != nil:
-		return rt.cfg.Dubbo.Upstream
-	case rt.cfg.HTTP != nil:
-		return rt.cfg.HTTP.Upstream
-	}
-	return ""
-}
+func (rt *route) upstream() string { return rt.row.Upstream() }
 
 func (t *table) hasDubbo() bool {
 	for _, rt := range t.ordered {
 		if rt.dubbo != nil {
-			return true
-		}
-	}
-	return false
-}
-
-func (t *table) usesUpstream(name string) bool {
-	for _, rt := range t.ordered {
-		if rt.cfg.NATS != nil && rt.cfg.NATS.Upstream == name {
 			return true
 		}
 	}
@@ -542,7 +542,7 @@ func methodNotAllowed(allowed []string, rt *route) *apiError {
 	e := &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 		Message: "allowed methods: " + strings.Join(allowed, ", "), allow: strings.Join(allowed, ", ")}
 	if rt != nil {
-		e.Route, e.Upstream = rt.cfg.Name, rt.upstream()
+		e.Route, e.Upstream = rt.row.Name, rt.upstream()
 	}
 	return e
 }

@@ -466,3 +466,36 @@ func RestartNeeded(running, next *Config) []string {
 	}
 	return out
 }
+
+// BridgeSettings are the bridge server's settings when no mapping file is
+// read (a bridge that takes its routes over xDS): the defaults, with any
+// PROTOGATE_BRIDGE_* environment overrides, validated like a mapping's
+// bridge section.
+func BridgeSettings() (Bridge, error) {
+	merged := map[string]any{}
+	origins := map[string]string{}
+	applyEnv(merged, origins)
+	if b, ok := merged["bridge"]; ok {
+		merged = map[string]any{"bridge": b}
+	} else {
+		merged = map[string]any{}
+	}
+	cfg := &Config{}
+	var probs problems
+	(&decoder{probs: &probs, misspelt: map[string]bool{}}).decode(merged, reflect.ValueOf(cfg).Elem(), "")
+	all := probs.list
+	for _, p := range validate(cfg) {
+		if p.Path == "bridge" || strings.HasPrefix(p.Path, "bridge.") {
+			all = append(all, p)
+		}
+	}
+	if len(all) > 0 {
+		for i := range all {
+			all[i].File = "environment"
+		}
+		all.Sort()
+		return Bridge{}, all
+	}
+	cfg.resolve()
+	return cfg.Bridge, nil
+}

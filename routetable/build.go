@@ -156,3 +156,29 @@ func dubboUpstream(u config.DubboUpstream) (DubboUpstream, error) {
 	}{u, du.Endpoints})
 	return du, nil
 }
+
+// AllListeners names the table FromConfig builds over every HTTP listener.
+const AllListeners = "*"
+
+// FromConfig builds the table a bridge reading a mapping file serves: the
+// named group's, or with group "" the routes of every HTTP listener (a
+// bridge that serves clients directly, as in protogate run, takes them all).
+func FromConfig(cfg *config.Config, group string) (*Table, error) {
+	if group != "" {
+		for _, g := range cfg.XDS.Groups {
+			if g.Name == group {
+				return Build(cfg, g)
+			}
+		}
+		names := make([]string, len(cfg.XDS.Groups))
+		for i, g := range cfg.XDS.Groups {
+			names[i] = g.Name
+		}
+		return nil, fmt.Errorf("the mapping has no node group %q (groups: %s)", group, strings.Join(names, ", "))
+	}
+	all := config.NodeGroup{Name: AllListeners}
+	for _, l := range cfg.Listeners {
+		all.Listeners = append(all.Listeners, l.Name)
+	}
+	return Build(cfg, all)
+}

@@ -89,8 +89,8 @@ func TestValidateRefuses(t *testing.T) {
 	}{
 		{"unknown upstream", func(tb *Table) { tb.Routes[0].Dubbo.Upstream = "nowhere" }, `route "get-user": no dubbo upstream "nowhere"`},
 		{"changed settings", func(tb *Table) { tb.Upstreams.Dubbo[0].Endpoints = []string{"10.0.0.1:1"} }, `dubbo upstream "users": digest`},
-		{"bad template", func(tb *Table) { tb.Routes[0].Match.Path = "/users/{id" }, `route "get-user": match: path`},
-		{"two matchers", func(tb *Table) { tb.Routes[0].Match.Prefix = "/u" }, "exactly one of path, prefix and regex"},
+		{"bad template", func(tb *Table) { tb.Routes[0].Match.Path = "/users/{id" }, `route "get-user": match.path`},
+		{"two matchers", func(tb *Table) { tb.Routes[0].Match.Prefix = "/u" }, "prefix, regex: exactly one"},
 		{"bad subject", func(tb *Table) { tb.Routes[2].NATS.Subject = "$SYS.{region}" }, `route "events": nats.subject`},
 		{"undeclared class", func(tb *Table) { tb.JavaTypes = nil }, "class com.example.Status is not in java_types"},
 		{"erased types", func(tb *Table) { tb.Routes[0].Dubbo.ErasedTypes = []string{"int"} }, `erased type "int"`},

@@ -45,6 +45,9 @@ func (t *Table) Validate() error {
 	}
 	for _, u := range t.Upstreams.HTTP {
 		t.checkUpstream(fail, upstreams, "http", u.Name, u.Digest, digest(u.HTTPUpstream))
+		if len(u.Endpoints) == 0 {
+			fail("http upstream %q has no endpoints", u.Name)
+		}
 	}
 	names := map[string]bool{}
 	for i := range t.Routes {
@@ -93,7 +96,7 @@ func (r *Route) validate(upstreams, classes map[string]bool) error {
 		fail("no %s upstream %q in the table", r.Protocol(), r.Upstream())
 	}
 	if err := r.Match.validate(); err != nil {
-		fail("match: %v", err)
+		fail("match.%v", err)
 	}
 	if r.BodyLimit < 1 {
 		fail("body_limit %d: must be positive", r.BodyLimit)
@@ -126,7 +129,7 @@ func (m *Match) validate() error {
 		}
 	}
 	if kinds != 1 {
-		return fmt.Errorf("exactly one of path, prefix and regex, not %d", kinds)
+		return fmt.Errorf("path, prefix, regex: exactly one, not %d", kinds)
 	}
 	if m.Path != "" {
 		if _, err := config.ParsePathTemplate(m.Path); err != nil {
@@ -141,7 +144,7 @@ func (m *Match) validate() error {
 	for _, h := range m.Headers {
 		if h.Regex != "" {
 			if _, err := regexp.Compile(h.Regex); err != nil {
-				return fmt.Errorf("header %s: regex: %w", h.Name, err)
+				return fmt.Errorf("headers %s: regex: %w", h.Name, err)
 			}
 		}
 	}

@@ -51,11 +51,19 @@ func (r *Result) Group(name string) *Group {
 }
 
 // ByGroup returns each group's resources keyed by type URL, as the control
-// plane publishes them.
+// plane publishes them: Envoy's types, and the bridges' route table.
 func (r *Result) ByGroup() map[string]map[resource.Type][]types.Resource {
 	out := make(map[string]map[resource.Type][]types.Resource, len(r.Groups))
 	for i := range r.Groups {
-		out[r.Groups[i].Name] = r.Groups[i].ByType()
+		g := &r.Groups[i]
+		m := g.ByType()
+		if g.Table != nil {
+			// Marshalling plain data cannot fail.
+			if tr, err := g.Table.Resource(); err == nil {
+				m[routetable.TypeURL] = []types.Resource{tr}
+			}
+		}
+		out[g.Name] = m
 	}
 	return out
 }

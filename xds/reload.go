@@ -12,10 +12,17 @@ import (
 )
 
 // Source produces every group's resources from the mapping: load, validate,
-// translate. An error stops the reload; config.Problems are listed one by
-// one on /status. commit, when not nil, runs once the groups are published:
-// whatever else serves the same mapping (the bridges) switches with Envoy.
-type Source func() (groups map[string]Resources, commit func(), err error)
+// translate, prepare. An error stops the reload; config.Problems are listed
+// one by one on /status. The Outcome, when not nil, is committed once the
+// groups are published (whatever else serves the same mapping, in-process
+// bridges, switches with Envoy) or discarded when publishing fails.
+type Source func() (groups map[string]Resources, out Outcome, err error)
+
+// Outcome is what a Source prepared beside the resources.
+type Outcome interface {
+	Commit()
+	Discard()
+}
 
 // Reload runs the source and publishes what it gives. On any failure every
 // problem is logged and recorded, and the last good snapshot keeps serving.
@@ -23,13 +30,16 @@ type Source func() (groups map[string]Resources, commit func(), err error)
 func (s *Server) Reload(reason string, src Source) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	groups, commit, err := src()
+	groups, out, err := src()
 	if err == nil {
 		err = s.Publish(groups)
+		if err != nil && out != nil {
+			out.Discard()
+		}
 	}
 	if err == nil {
-		if commit != nil {
-			commit()
+		if out != nil {
+			out.Commit()
 		}
 		s.log.Info("reloaded", "reason", reason)
 		s.RecordReload(reason, nil)

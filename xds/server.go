@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -24,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/protogate/protogate/routetable"
 )
 
 // FallbackGroup is the key under which nodes of no known group are served a
@@ -48,6 +51,14 @@ type Options struct {
 	// empty means node.cluster.
 	GroupMetadataKey string
 	Logger           *slog.Logger
+	// BridgeAckTimeout bounds the wait for a group's connected bridges to
+	// take a new route table before Envoy gets the routes that need it (0:
+	// DefaultBridgeAckTimeout). A bridge that does not is a failed reload.
+	BridgeAckTimeout time.Duration
+	// EnvoyAckTimeout bounds the wait for a group's Envoys to take routes
+	// that drop some before the bridges forget those (0:
+	// DefaultEnvoyAckTimeout); after it the bridges forget them anyway.
+	EnvoyAckTimeout time.Duration
 	// Upstreams, when set, reports the upstreams of bridges running in
 	// the same process (protogate run): /readyz and /status then tell
 	// whether they can take calls, not only whether config is published.
@@ -65,15 +76,18 @@ type UpstreamHealth struct {
 // Server is the control plane: the snapshot cache, the gRPC ADS server and
 // the admin HTTP server.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	cache   cache.SnapshotCache
+	opts  Options
+	log   *slog.Logger
+	cache cache.SnapshotCache
+	// tables holds each group's bridge route table, by group name.
+	tables  *cache.LinearCache
 	tracker *tracker
 	metrics *metrics
 
 	reloadMu sync.Mutex
 	mu       sync.RWMutex
-	groups   map[string]*published // group → what it is served
+	groups   map[string]*published        // group → what it is served
+	served   map[string]*routetable.Table // group → the route table its bridges finally hold
 	reload   reloadStatus
 	ready    atomic.Bool
 	grpc     *grpc.Server
@@ -95,7 +109,14 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, groups: map[string]*published{}}
+	if opts.BridgeAckTimeout <= 0 {
+		opts.BridgeAckTimeout = DefaultBridgeAckTimeout
+	}
+	if opts.EnvoyAckTimeout <= 0 {
+		opts.EnvoyAckTimeout = DefaultEnvoyAckTimeout
+	}
+	s := &Server{opts: opts, log: opts.Logger, groups: map[string]*published{}, served: map[string]*routetable.Table{}}
+	s.tables = cache.NewLinearCache(TableType, cache.WithLogger(cacheLogger{s.log}))
 	s.metrics = newMetrics()
 	s.tracker = newTracker(s)
 	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
@@ -126,7 +147,7 @@ func (s *Server) Start() error {
 		// Envoy pings idle ADS connections; allow it rather than close them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	xds := serverv3.NewServer(context.Background(), nackGuard{s.cache, s}, s.tracker)
+	xds := serverv3.NewServer(context.Background(), s.muxCache(), s.tracker)
 	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -161,10 +182,18 @@ func (s *Server) Shutdown(ctx context.Context) {
 	_ = s.admin.Shutdown(ctx)
 }
 
-// Publish serves each group its resources. A group whose content did not
-// change keeps its snapshot, so nothing is pushed; a group that is gone is
-// served the empty configuration. Every snapshot is checked for consistency
-// first; on any failure nothing at all changes.
+// Publish serves each group its resources: the bridges' route table first,
+// Envoy's resources after. A group whose content did not change keeps its
+// snapshot, so nothing is pushed; a group that is gone is served the empty
+// configuration. Every snapshot is checked for consistency and every table
+// validated first; on any such failure nothing at all changes.
+//
+// Make before break: a group's connected bridges are sent a table holding
+// the new routes and the ones being dropped, and Envoy gets the new routes
+// only once every one of them has ACKed it; a bridge that rejects it, or
+// does not answer within BridgeAckTimeout, fails the reload and the bridges
+// go back to the table they had. Dropped routes leave the bridges only once
+// the group's Envoys hold routes without them (or EnvoyAckTimeout passed).
 func (s *Server) Publish(groups map[string]Resources) error {
 	next := map[string]*published{}
 	for name, res := range groups {
@@ -174,6 +203,79 @@ func (s *Server) Publish(groups map[string]Resources) error {
 		}
 		next[name] = p
 	}
+	tables, err := tablesOf(groups)
+	if err != nil {
+		return err
+	}
+	drops, err := s.sendBridgesFirst(tables)
+	if err != nil {
+		return err
+	}
+	if err := s.publishEnvoy(next, tables); err != nil {
+		return err
+	}
+	s.withdrawDropped(drops, tables)
+	return nil
+}
+
+// sendBridgesFirst serves each group whose table changed the bridging
+// table (new routes and dropped ones) and waits for its bridges to take it.
+// It returns the groups that drop routes.
+func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, error) {
+	s.mu.RLock()
+	current := maps.Clone(s.served)
+	s.mu.RUnlock()
+	var changed, drops []string
+	revert := func() {
+		for _, g := range changed {
+			_ = s.setTable(g, current[g])
+		}
+	}
+	for _, name := range sortedKeys(tables) {
+		next, old := tables[name].table, current[name]
+		if old != nil && old.Version() == next.Version() {
+			continue
+		}
+		bridging := routetable.Bridging(old, next)
+		if err := s.setTable(name, bridging); err != nil {
+			revert()
+			return nil, fmt.Errorf("group %q: route table: %w", name, err)
+		}
+		changed = append(changed, name)
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BridgeAckTimeout)
+		err := s.waitBridges(ctx, name, bridging.Version())
+		cancel()
+		if err != nil {
+			revert()
+			return nil, fmt.Errorf("group %q: %w; Envoy was sent nothing", name, err)
+		}
+		if routetable.Drops(old, next) {
+			drops = append(drops, name)
+		}
+	}
+	return drops, nil
+}
+
+// withdrawDropped serves the groups that dropped routes their final table,
+// once their Envoys hold routes without those.
+func (s *Server) withdrawDropped(drops []string, tables map[string]*groupTable) {
+	for _, name := range drops {
+		s.mu.RLock()
+		p := s.groups[name]
+		s.mu.RUnlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.EnvoyAckTimeout)
+		if err := s.waitEnvoys(ctx, name, envoyRouteVersion(p)); err != nil {
+			s.log.Warn("withdrawing dropped routes from the bridges anyway", "group", name, "reason", err.Error())
+		}
+		cancel()
+		if err := s.setTable(name, tables[name].table); err != nil {
+			s.log.Error("route table", "group", name, "err", err)
+		}
+	}
+}
+
+// publishEnvoy sets the groups' snapshots and records their tables.
+func (s *Server) publishEnvoy(next map[string]*published, tables map[string]*groupTable) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx := context.Background()
@@ -194,6 +296,15 @@ func (s *Server) Publish(groups map[string]Resources) error {
 			_ = s.cache.SetSnapshot(ctx, name, fallback)
 			s.log.Warn("group removed from the mapping; its nodes now get an empty configuration", "group", name)
 		}
+	}
+	for name := range s.served {
+		if _, ok := tables[name]; !ok {
+			_ = s.setTable(name, nil) // Envoy no longer routes to this group's bridges
+			delete(s.served, name)
+		}
+	}
+	for name, gt := range tables {
+		s.served[name] = gt.table
 	}
 	// The fallback's version names the groups; nodes holding it are
 	// pushed again only when that list changes.

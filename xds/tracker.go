@@ -16,8 +16,18 @@ import (
 type tracker struct {
 	s       *Server
 	mu      sync.Mutex
-	streams map[int64]*streamState
+	streams map[streamKey]*streamState
 	nodes   map[string]*NodeStatus
+	// acked is signalled (closed and replaced) on every ACK or NACK, for
+	// publishers waiting for the fleet to take a version.
+	acked chan struct{}
+}
+
+// streamKey names a stream: go-control-plane numbers state-of-the-world
+// and delta streams with separate counters that both start at 1.
+type streamKey struct {
+	delta bool
+	id    int64
 }
 
 type streamState struct {
@@ -25,6 +35,12 @@ type streamState struct {
 	group string
 	delta bool
 	sent  map[string]sent // type URL → the last response on this stream
+	// acked is the version of each type this stream last ACKed, and
+	// nacked the one it last rejected.
+	acked  map[string]string
+	nacked map[string]NACKStatus
+	// bridge marks a stream that subscribed to route tables.
+	bridge bool
 }
 
 type sent struct{ nonce, version string }
@@ -55,26 +71,33 @@ type NACKStatus struct {
 }
 
 func newTracker(s *Server) *tracker {
-	return &tracker{s: s, streams: map[int64]*streamState{}, nodes: map[string]*NodeStatus{}}
+	return &tracker{s: s, streams: map[streamKey]*streamState{}, nodes: map[string]*NodeStatus{}, acked: make(chan struct{})}
 }
 
-func (t *tracker) open(id int64, delta bool) {
+func (t *tracker) open(key streamKey) {
 	t.mu.Lock()
-	t.streams[id] = &streamState{delta: delta, sent: map[string]sent{}}
+	t.streams[key] = &streamState{delta: key.delta, sent: map[string]sent{}, acked: map[string]string{}, nacked: map[string]NACKStatus{}}
 	t.mu.Unlock()
 	t.s.metrics.streams.Inc()
 }
 
-func (t *tracker) close(id int64) {
+func (t *tracker) close(key streamKey) {
 	t.mu.Lock()
-	if st, ok := t.streams[id]; ok {
+	if st, ok := t.streams[key]; ok {
 		if n, ok := t.nodes[st.node]; ok {
 			n.Streams--
 		}
-		delete(t.streams, id)
+		delete(t.streams, key)
 	}
+	t.signal()
 	t.mu.Unlock()
 	t.s.metrics.streams.Dec()
+}
+
+// signal wakes whoever waits for ACKs; t.mu is held.
+func (t *tracker) signal() {
+	close(t.acked)
+	t.acked = make(chan struct{})
 }
 
 // seen records the node of a stream on its first request, and says so in
@@ -110,17 +133,26 @@ func (t *tracker) seen(st *streamState, node *core.Node) *NodeStatus {
 
 // request handles an ACK or NACK. For a NACK it returns the version the
 // client rejected, read from the nonce it answers.
-func (t *tracker) request(id int64, node *core.Node, typeURL, nonce, version string, nack string) (rejected string) {
+func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, version string, nack string, subscribe ...string) (rejected string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st, ok := t.streams[id]
+	st, ok := t.streams[key]
 	if !ok {
 		return ""
 	}
 	n := t.seen(st, node)
+	if typeURL == TableType {
+		st.bridge = true
+	}
+	if typeURL == TableType && len(subscribe) > 0 && n != nil {
+		// A bridge is in the group whose table it asks for, whatever its
+		// node says.
+		st.group, n.Group = subscribe[0], subscribe[0]
+	}
 	if nonce == "" || n == nil {
 		return ""
 	}
+	defer t.signal()
 	last := st.sent[typeURL]
 	if nack != "" {
 		rejected = last.version
@@ -128,21 +160,26 @@ func (t *tracker) request(id int64, node *core.Node, typeURL, nonce, version str
 			rejected = "" // a stale nonce: the server ignores it anyway
 		}
 		n.LastNACK[typeURL] = NACKStatus{Version: rejected, Error: nack, At: time.Now()}
+		st.nacked[typeURL] = n.LastNACK[typeURL]
 		n.NACKCount++
 		t.s.metrics.nacks.WithLabelValues(st.group, typeURL).Inc()
 		t.s.log.Warn("NACK", "node", st.node, "group", st.group, "type", typeURL, "version", rejected, "error_detail", nack)
 		return rejected
 	}
 	if st.delta {
+		if last.nonce != nonce {
+			return "" // an ACK of an older response
+		}
 		version = last.version
 	}
 	n.LastACK[typeURL] = ACKStatus{Version: version, At: time.Now()}
+	st.acked[typeURL] = version
 	return ""
 }
 
-func (t *tracker) response(id int64, typeURL, nonce, version string) {
+func (t *tracker) response(key streamKey, typeURL, nonce, version string) {
 	t.mu.Lock()
-	st, ok := t.streams[id]
+	st, ok := t.streams[key]
 	if ok {
 		st.sent[typeURL] = sent{nonce: nonce, version: version}
 	}
@@ -180,24 +217,24 @@ func copyMap[V any](m map[string]V) map[string]V {
 // The go-control-plane callbacks.
 
 func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(id, false)
+	t.open(streamKey{false, id})
 	return nil
 }
 
-func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.close(id) }
+func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.close(streamKey{false, id}) }
 
 func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(id, true)
+	t.open(streamKey{true, id})
 	return nil
 }
 
-func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(id) }
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(streamKey{true, id}) }
 
 // OnStreamRequest records ACKs and NACKs. A NACK's version is rewritten to
 // the version it rejected, so the cache treats the client as holding it and
 // does not resend it (see nackGuard).
 func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
-	rejected := t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage())
+	rejected := t.request(streamKey{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage())
 	if req.GetErrorDetail() != nil && rejected != "" {
 		req.VersionInfo = rejected
 	}
@@ -205,16 +242,22 @@ func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) err
 }
 
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	t.response(streamKey{false, id}, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 }
 
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
-	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage())
+	t.request(streamKey{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetResourceNamesSubscribe()...)
 	return nil
 }
 
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	version := resp.GetSystemVersionInfo()
+	if resp.GetTypeUrl() == TableType {
+		// What a bridge holds is the table version inside the resource;
+		// the cache's own counter says nothing across restarts.
+		version = tableVersionOf(resp)
+	}
+	t.response(streamKey{true, id}, resp.GetTypeUrl(), resp.GetNonce(), version)
 }
 
 func (t *tracker) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error { return nil }

@@ -61,7 +61,7 @@ var withPong = strings.Replace(mapping, "  - name: nats-in", `      - name: pong
 
 // source is the product's pipeline: load, validate, translate.
 func source(path string) xds.Source {
-	return func() (map[string]xds.Resources, func(), error) {
+	return func() (map[string]xds.Resources, xds.Outcome, error) {
 		cfg, err := config.Load(path)
 		if err != nil {
 			return nil, nil, err

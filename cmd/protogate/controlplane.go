@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protogate/protogate/config"
-	"github.com/protogate/protogate/translator"
+	"github.com/protogate/protogate/pipeline"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -37,8 +37,9 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 				return err
 			}
 			srv := xds.New(xdsOptions(cfg, log))
-			src := mappingSource(path, func(next *config.Config) { warnRestart(log, cfg, next) })
-			if err := srv.Reload("start", loadedSource(cfg)); err != nil {
+			pl := &pipeline.Pipeline{Path: path, Log: log, Running: cfg}
+			src := pl.Source()
+			if err := srv.Reload("start", pl.LoadedSource(cfg)); err != nil {
 				return reportProblems(cmd, path, err)
 			}
 			if err := srv.Start(); err != nil {
@@ -72,31 +73,5 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 		KeepaliveTimeout:  cfg.XDS.KeepaliveTimeout.Std(),
 		GroupMetadataKey:  cfg.XDS.GroupMetadataKey,
 		Logger:            log,
-	}
-}
-
-// mappingSource is the reload pipeline the control plane runs: load and
-// validate the mapping, translate it, and hand each group's resources over.
-// loaded sees each new mapping before it is translated.
-func mappingSource(path string, loaded func(*config.Config)) xds.Source {
-	return func() (map[string]xds.Resources, func(), error) {
-		cfg, err := config.Load(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		loaded(cfg)
-		return loadedSource(cfg)()
-	}
-}
-
-// loadedSource publishes a mapping already loaded, so start-up does not
-// read and validate the file a second time.
-func loadedSource(cfg *config.Config) xds.Source {
-	return func() (map[string]xds.Resources, func(), error) {
-		res, err := translator.Translate(cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		return res.ByGroup(), nil, nil
 	}
 }

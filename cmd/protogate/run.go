@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,8 +14,9 @@ import (
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/pipeline"
 	natsproto "github.com/protogate/protogate/protocols/nats"
-	"github.com/protogate/protogate/translator"
+	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -56,7 +56,11 @@ NATS server with JetStream, for development only.`,
 				log.Warn("embedded NATS server started: for development only (one node, no replication, no auth)",
 					"upstream", u.Name, "url", e.URL(), "data_dir", e.Dir())
 			}
-			br, err := bridges.New(cfg, bridges.Options{Logger: log, NATSURLs: urls})
+			table, err := routetable.FromConfig(cfg, "")
+			if err != nil {
+				return reportProblems(cmd, path, asProblems(path, err))
+			}
+			br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log, NATSURLs: urls})
 			if err != nil {
 				return err
 			}
@@ -69,27 +73,13 @@ NATS server with JetStream, for development only.`,
 				return out
 			}
 			srv := xds.New(opts)
-			// One source for both: the bridges prepare the same mapping
+			// One pipeline for both: the bridges prepare the same mapping
 			// Envoy is sent, and switch only once it is published.
-			src := func() (map[string]xds.Resources, func(), error) {
-				c, err := config.Load(path)
-				if err != nil {
-					return nil, nil, err
-				}
-				res, err := translator.Translate(c)
-				if err != nil {
-					return nil, nil, err
-				}
-				prepared, err := br.Prepare(c)
-				if err != nil {
-					return nil, nil, err
-				}
-				warnRestart(log, cfg, c)
-				return res.ByGroup(), func() { br.Commit(prepared) }, nil
-			}
+			pl := &pipeline.Pipeline{Path: path, Log: log, Bridges: br, Running: cfg}
+			src := pl.Source()
 			// At start the bridges already serve cfg (bridges.New); Envoy
 			// gets the same mapping without reading the file again.
-			if err := srv.Reload("start", loadedSource(cfg)); err != nil {
+			if err := srv.Reload("start", pl.LoadedSource(cfg)); err != nil {
 				return reportProblems(cmd, path, err)
 			}
 			if err := srv.Start(); err != nil {
@@ -129,13 +119,6 @@ func flagsAsEnv(flags map[string]string) {
 		if v != "" {
 			os.Setenv(name, v)
 		}
-	}
-}
-
-// warnRestart says which changed settings a reload cannot apply.
-func warnRestart(log *slog.Logger, running, next *config.Config) {
-	if fields := config.RestartNeeded(running, next); len(fields) > 0 {
-		log.Warn("these settings changed but apply only after a restart", "fields", strings.Join(fields, ", "))
 	}
 }
 

@@ -137,6 +137,16 @@ func loadOrReport(cmd *cobra.Command, path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// asProblems keeps Problems as they are and makes any other error one
+// problem of the file.
+func asProblems(path string, err error) error {
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		return err
+	}
+	return config.Problems{{File: path, Msg: err.Error()}}
+}
+
 func reportProblems(cmd *cobra.Command, path string, err error) error {
 	var probs config.Problems
 	if !errors.As(err, &probs) {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/translator"
 )
 
@@ -31,11 +31,12 @@ with its file, field path and reason.`,
 			}
 			// What translate, controlplane, bridge and run would refuse,
 			// validate refuses too: the Envoy translation with Envoy's own
-			// rules, and the route table the bridges build.
+			// rules and each group's bridge route table, and the table of
+			// every listener that bridge and run serve from a file.
 			if _, err := translator.Translate(cfg); err != nil {
 				return reportProblems(cmd, path, err)
 			}
-			if err := bridges.CheckTable(cfg); err != nil {
+			if _, err := routetable.FromConfig(cfg, ""); err != nil {
 				return reportProblems(cmd, path, config.Problems{{File: path, Msg: err.Error()}})
 			}
 			files, _ := config.Files(path)

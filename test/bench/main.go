@@ -40,6 +40,7 @@ import (
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 type result struct {
@@ -143,7 +144,11 @@ bridge:
 	if err != nil {
 		log.Fatal(err)
 	}
-	br, err := bridges.New(cfg, bridges.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	table, err := routetable.FromConfig(cfg, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		log.Fatal(err)
 	}
