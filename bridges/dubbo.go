@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/protogate/protogate/config"
@@ -31,13 +30,10 @@ type dubboRoute struct {
 	// bodyFields are the top-level body fields the parameters read, when
 	// they read it field by field: any other field is a mistake.
 	bodyFields []string
-	// refTimeout is the longest timeout of all routes to the same service,
-	// which share one reference.
-	refTimeout time.Duration
 }
 
 func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error) {
-	d := &dubboRoute{refTimeout: r.Dubbo.ReferenceTimeout.Std()}
+	d := &dubboRoute{}
 	for i := range t.Upstreams.Dubbo {
 		if u := &t.Upstreams.Dubbo[i]; u.Name == r.Dubbo.Upstream {
 			d.upstream = &u.DubboUpstream
@@ -170,7 +166,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	}
 	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
-		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), RefTimeout: rt.dubbo.refTimeout, Retries: rt.row.Retries, Attachments: att,
+		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), Retries: rt.row.Retries, Attachments: att,
 	})
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)

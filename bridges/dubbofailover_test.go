@@ -205,7 +205,7 @@ func startLoggedBridge(t *testing.T, mapping string) *bridge {
 			mu.Unlock()
 		}
 	})
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(keep, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(keep, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,6 @@ func Build(cfg *config.Config, group config.NodeGroup) (*Table, error) {
 			used[rt.Protocol()+"/"+rt.Upstream()] = true
 		}
 	}
-	setReferenceTimeouts(t)
 	for _, u := range cfg.Upstreams.Dubbo {
 		if !used["dubbo/"+u.Name] {
 			continue
@@ -116,25 +115,6 @@ func (r *Route) setEnvoyTimeouts(perTry time.Duration, retries int) {
 	r.EnvoyRetries = retries
 	r.EnvoyPerTryTimeout = config.Duration(perTry)
 	r.EnvoyTimeout = config.Duration(perTry * time.Duration(retries+1))
-}
-
-// setReferenceTimeouts gives each Dubbo route the longest timeout of the
-// routes to its service.
-func setReferenceTimeouts(t *Table) {
-	key := func(d *DubboCall) string {
-		return strings.Join([]string{d.Upstream, d.Service, d.Version, d.Group}, "|")
-	}
-	longest := map[string]config.Duration{}
-	for _, r := range t.Routes {
-		if d := r.Dubbo; d != nil && d.Timeout > longest[key(d)] {
-			longest[key(d)] = d.Timeout
-		}
-	}
-	for i := range t.Routes {
-		if d := t.Routes[i].Dubbo; d != nil {
-			d.ReferenceTimeout = longest[key(d)]
-		}
-	}
 }
 
 // dubboUpstream takes what the bridges need of a Dubbo upstream: its

@@ -78,10 +78,6 @@ type DubboCall struct {
 	// ErasedTypes are the parameter types as the generic call names them
 	// (java.util.List, not java.util.List<java.lang.String>).
 	ErasedTypes []string `json:"erased_types"`
-	// ReferenceTimeout is the longest timeout of the table's routes to the
-	// same service, which a client that shares one reference per service
-	// must allow.
-	ReferenceTimeout config.Duration `json:"reference_timeout"`
 }
 
 // Upstreams are the upstreams the table's routes call, each with the

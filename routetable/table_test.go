@@ -48,8 +48,7 @@ func TestBuild(t *testing.T) {
 	if get == nil || get.Retries != 2 || get.EnvoyPerTryTimeout.Std().String() != "3s" || get.EnvoyTimeout.Std().String() != "9s" {
 		t.Fatalf("get-user = %+v", get)
 	}
-	// Both routes to the service share a reference: it allows 7s.
-	if get.Dubbo.ReferenceTimeout.Std().String() != "7s" || get.Dubbo.ErasedTypes[0] != "long" {
+	if get.Dubbo.ErasedTypes[0] != "long" {
 		t.Errorf("get-user dubbo = %+v", get.Dubbo)
 	}
 	if ev := tb.Route("events"); ev.Retries != 0 || ev.EnvoyRetries != 0 || ev.BodyLimit != 1<<20 {
@@ -97,7 +96,6 @@ func TestValidateRefuses(t *testing.T) {
 		{"no target", func(tb *Table) { tb.Routes[2].NATS = nil }, "0 targets"},
 		{"duplicate name", func(tb *Table) { tb.Routes[1].Name = "get-user" }, `route "get-user": the name is used twice`},
 		{"zero timeout", func(tb *Table) { tb.Routes[2].Timeout = 0 }, "must be positive"},
-		{"reference shorter", func(tb *Table) { tb.Routes[1].Dubbo.ReferenceTimeout = 0 }, "reference_timeout"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := build(t)

@@ -183,9 +183,6 @@ func (d *DubboCall) validate(classes map[string]bool) error {
 			return err
 		}
 	}
-	if d.ReferenceTimeout < d.Timeout {
-		return fmt.Errorf("reference_timeout %s is shorter than the route's %s", d.ReferenceTimeout, d.Timeout)
-	}
 	if slices.ContainsFunc(d.Exceptions, func(e config.ExceptionStatus) bool { return e.Status < 400 || e.Status > 599 }) {
 		return fmt.Errorf("an exception status is outside 400-599")
 	}

@@ -56,18 +56,14 @@ func (e *ProviderError) Error() string {
 
 // Call is one generic invocation.
 type Call struct {
-	Upstream *config.DubboUpstream
-	Service  string
-	Version  string
-	Group    string
-	Method   string
-	Types    []string // erased Java type names
-	Args     []any
-	Timeout  time.Duration
-	// RefTimeout is not used: every call carries its own Timeout down to
-	// the transport (a reference-level timeout in dubbo-go is overridden by
-	// the client's and never applies to one call alone).
-	RefTimeout  time.Duration
+	Upstream    *config.DubboUpstream
+	Service     string
+	Version     string
+	Group       string
+	Method      string
+	Types       []string // erased Java type names
+	Args        []any
+	Timeout     time.Duration
 	Retries     int // extra attempts, for idempotent methods only
 	Attachments map[string]string
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/protogate/protogate/config"
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 	"github.com/protogate/protogate/protocols/dubbo/wire"
+	"github.com/protogate/protogate/routetable"
 )
 
 // dubboRow is one measured path, with the CPU it cost per call.
@@ -156,7 +157,11 @@ bridge:
 	if err != nil {
 		return nil, fmt.Errorf("bench mapping: %w", err)
 	}
-	br, err := bridges.New(cfg, bridges.Options{Logger: log})
+	table, err := routetable.FromConfig(cfg, "")
+	if err != nil {
+		return nil, fmt.Errorf("bench mapping: %w", err)
+	}
+	br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
