@@ -272,6 +272,10 @@ func (s *Server) Start() error {
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 
+// Drain marks the bridge not ready while it keeps serving: it is leaving
+// and Shutdown follows.
+func (s *Server) Drain() { s.closing.Store(true) }
+
 // Shutdown stops taking requests, lets those in flight finish within ctx,
 // then drains the NATS connections.
 func (s *Server) Shutdown(ctx context.Context) error {

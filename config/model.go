@@ -270,7 +270,15 @@ type Bridge struct {
 	MaxInFlight       int              `json:"max_in_flight" default:"256" min:"1" max:"100000" env:"true" doc:"Requests the bridge serves at once (sized for one core); one more is answered 503 with Retry-After at once."`
 	HealthCheck       HealthCheck      `json:"health_check" doc:"Envoy's active health check of the bridges (path /healthz)."`
 	CircuitBreakers   *CircuitBreakers `json:"circuit_breakers" doc:"Envoy's limits towards the bridges."`
+	Discovery         string           `json:"discovery" default:"static" enum:"static,xds" doc:"How Envoy finds the bridges. static: bridge.endpoints. xds: the bridges that follow the control plane (protogate bridge --xds) announce their address, and the bridge clusters' endpoints are the group's connected bridges holding a route table; one that shuts down leaves them first."`
+	DrainWindow       Duration         `json:"drain_window" default:"3s" min:"0s" max:"5m" env:"true" doc:"discovery xds: how long a stopping bridge keeps serving after it has left the endpoints, so Envoys have taken the change before its listener closes."`
 }
+
+// Bridge discovery modes.
+const (
+	BridgeDiscoveryStatic = "static"
+	BridgeDiscoveryXDS    = "xds"
+)
 
 // XDS configures the control plane server.
 type XDS struct {

@@ -35,6 +35,10 @@ type Table struct {
 	Routes    []Route           `json:"routes"`
 	Upstreams Upstreams         `json:"upstreams"`
 	JavaTypes []config.JavaType `json:"java_types,omitempty"`
+	// BridgeClusters are the group's Envoy clusters to its bridges when
+	// the bridges announce themselves (bridge.discovery xds): the control
+	// plane fills their endpoints with the group's live bridges.
+	BridgeClusters []string `json:"bridge_clusters,omitempty"`
 }
 
 // Route is one HTTP route as a bridge executes it. Exactly one of Dubbo,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/client/sotw/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -35,6 +36,12 @@ func tableMapping(web string, embedded bool, names ...string) string {
 	var b strings.Builder
 	b.WriteString("listeners:\n  - name: public\n    address: 127.0.0.1:10000\n    routes:\n")
 	for _, n := range names {
+		if strings.HasPrefix(n, "pub-") {
+			// A NATS route, to upstream bus (which the extra part of the
+			// mapping declares): it needs the bridge cluster.
+			fmt.Fprintf(&b, "      - { name: %[1]s, match: { path: /%[1]s, methods: [POST] }, nats: { upstream: bus, subject: app.%[1]s, mode: core } }\n", n)
+			continue
+		}
 		fmt.Fprintf(&b, "      - { name: %[1]s, match: { path: /%[1]s, methods: [GET] }, http: { upstream: web } }\n", n)
 	}
 	if embedded {
@@ -54,17 +61,30 @@ type fleet struct {
 	cp      *xds.Server
 	bridge  *bridges.Server
 	web     string
-	applied atomic.Int32 // tables the bridge took
+	applied atomic.Int32 // tables the first bridge took
 	stop    context.CancelFunc
+	// extra is appended to every mapping (bridge discovery settings).
+	extra string
+}
+
+// member is one more bridge of the fleet.
+type member struct {
+	srv  *bridges.Server
+	tc   *xds.TableClient
+	stop context.CancelFunc
 }
 
 func startFleet(t *testing.T, routes ...string) *fleet {
+	return startFleetWith(t, "", routes...)
+}
+
+func startFleetWith(t *testing.T, extra string, routes ...string) *fleet {
 	t.Helper()
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "upstream saw "+r.URL.Path)
 	}))
 	t.Cleanup(web.Close)
-	f := &fleet{t: t, web: strings.TrimPrefix(web.URL, "http://")}
+	f := &fleet{t: t, web: strings.TrimPrefix(web.URL, "http://"), extra: extra}
 	f.cp = xds.New(xds.Options{Address: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", MaxMessageSize: 4 << 20, MaxStreamsPerPeer: 16,
 		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second, Logger: quiet(),
 		BridgeAckTimeout: 5 * time.Second, EnvoyAckTimeout: 5 * time.Second})
@@ -87,7 +107,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func (f *fleet) source(embedded bool, routes ...string) xds.Source {
 	return func() (map[string]xds.Resources, xds.Outcome, error) {
-		cfg, err := config.LoadBytes("mapping.yaml", []byte(tableMapping(f.web, embedded, routes...)))
+		cfg, err := config.LoadBytes("mapping.yaml", []byte(tableMapping(f.web, embedded, routes...)+f.extra))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -100,29 +120,34 @@ func (f *fleet) source(embedded bool, routes ...string) xds.Source {
 }
 
 func (f *fleet) startBridge(cpAddr string) {
+	m := f.addBridge(cpAddr, "bridge-1", &f.applied)
+	f.bridge, f.stop = m.srv, m.stop
+}
+
+// addBridge starts a bridge that follows the control plane at cpAddr.
+func (f *fleet) addBridge(cpAddr, id string, applied *atomic.Int32) *member {
 	t := f.t
 	settings, err := config.BridgeSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
 	settings.Address = "127.0.0.1:0"
-	f.bridge, err = bridges.New(settings, nil, bridges.Options{Logger: quiet(), AwaitTable: true})
+	srv, err := bridges.New(settings, nil, bridges.Options{Logger: quiet(), AwaitTable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.bridge.Start(); err != nil {
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.stop = cancel
-	tc := &xds.TableClient{Address: cpAddr, NodeID: "bridge-1", Group: config.DefaultGroup, BridgeAddress: f.bridge.Addr(), Logger: quiet(),
+	tc := &xds.TableClient{Address: cpAddr, NodeID: id, Group: config.DefaultGroup, BridgeAddress: srv.Addr(), Logger: quiet(),
 		Apply: func(r *routetablepb.RouteTable) error {
 			tb, err := routetable.FromResource(r)
 			if err == nil {
-				err = f.bridge.Apply(tb)
+				err = srv.Apply(tb)
 			}
-			if err == nil {
-				f.applied.Add(1)
+			if err == nil && applied != nil {
+				applied.Add(1)
 			}
 			return err
 		}}
@@ -133,8 +158,9 @@ func (f *fleet) startBridge(cpAddr string) {
 		<-done
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer scancel()
-		f.bridge.Shutdown(sctx)
+		srv.Shutdown(sctx)
 	})
+	return &member{srv: srv, tc: tc, stop: cancel}
 }
 
 // call asks the bridge for route name as Envoy would: the route header set.
@@ -335,4 +361,137 @@ func listenAgain(t *testing.T, cp *xds.Server) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return err
+}
+
+// bridgeEndpoints receives the next endpoint push, not yet ACKed, and
+// lists the addresses of the NATS bridge cluster's endpoints.
+func bridgeEndpoints(t *testing.T, c sotw.ADSClient) []string {
+	t.Helper()
+	resp, err := c.Fetch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range resp.Resources {
+		var cla endpoint.ClusterLoadAssignment
+		if err := a.UnmarshalTo(&cla); err != nil {
+			t.Fatal(err)
+		}
+		if cla.GetClusterName() != translator.BridgeNATSCluster {
+			continue
+		}
+		for _, l := range cla.GetEndpoints() {
+			for _, e := range l.GetLbEndpoints() {
+				sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+				out = append(out, fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestBridgesAreTheEndpoints: with bridge.discovery xds, the bridge
+// cluster's endpoints are the group's bridges that hold a table; a bridge
+// that leaves is taken out at once and keeps serving while it drains; one
+// whose stream merely drops stays listed for a while.
+func TestBridgesAreTheEndpoints(t *testing.T) {
+	f := startFleetWith(t, "  nats: [ { name: bus, urls: [ \"nats://127.0.0.1:1\" ] } ]\nbridge:\n  discovery: xds\n", "keep", "pub-events")
+	f.waitFor("the first bridge's table", func() bool { return f.applied.Load() == 1 })
+	var second atomic.Int32
+	b2 := f.addBridge(f.cp.XDSAddr(), "bridge-2", &second)
+	f.waitFor("the second bridge's table", func() bool { return second.Load() == 1 })
+	both := []string{f.bridge.Addr(), b2.srv.Addr()}
+	slices.Sort(both)
+
+	conn, err := grpc.NewClient(f.cp.XDSAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eds := sotw.NewADSClient(ctx, &core.Node{Id: "envoy-1", Cluster: config.DefaultGroup}, resource.EndpointType)
+	if err := eds.InitConnect(conn); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeEndpoints(t, eds); !slices.Equal(got, both) {
+		t.Fatalf("bridge endpoints = %v, want both bridges %v", got, both)
+	}
+	if err := eds.Ack(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b2.tc.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeEndpoints(t, eds); !slices.Equal(got, []string{f.bridge.Addr()}) {
+		t.Fatalf("after bridge-2 left: endpoints = %v, want only %s", got, f.bridge.Addr())
+	}
+	if err := eds.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+b2.srv.Addr()+"/keep", nil)
+	req.Header.Set("x-protogate-route", "keep")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a draining bridge must still serve: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// bridge-1's stream drops without leaving: it stays an endpoint.
+	f.stop()
+	f.waitFor("the control plane to see bridge-1's stream end", func() bool {
+		for _, n := range f.cp.Nodes() {
+			if n.ID == "bridge-1" && n.Streams == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if got := f.cp.Members(config.DefaultGroup); !slices.Equal(got, []string{f.bridge.Addr()}) {
+		t.Fatalf("members after bridge-1's stream dropped = %v, want it lingering", got)
+	}
+}
+
+// TestBridgeEndpointsSurviveARestart: an Envoy that reaches a restarted
+// control plane before the bridges do is not sent empty bridge endpoints;
+// its first push lists the bridge once it is back.
+func TestBridgeEndpointsSurviveARestart(t *testing.T) {
+	extra := "  nats: [ { name: bus, urls: [ \"nats://127.0.0.1:1\" ] } ]\nbridge:\n  discovery: xds\n"
+	f := startFleetWith(t, extra, "keep", "pub-events")
+	f.waitFor("the first table", func() bool { return f.applied.Load() == 1 })
+	addr := f.cp.XDSAddr()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	f.cp.Shutdown(ctx)
+	cancel()
+
+	cp := xds.New(xds.Options{Address: addr, AdminAddress: "127.0.0.1:0", MaxMessageSize: 4 << 20, MaxStreamsPerPeer: 16,
+		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second, Logger: quiet()})
+	if err := cp.Reload("start", f.source(false, "keep", "pub-events")); err != nil {
+		t.Fatal(err)
+	}
+	if err := listenAgain(t, cp); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		f.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cp.Shutdown(ctx)
+	}()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ectx, ecancel := context.WithCancel(context.Background())
+	defer ecancel()
+	eds := sotw.NewADSClient(ectx, &core.Node{Id: "envoy-1", Cluster: config.DefaultGroup}, resource.EndpointType)
+	if err := eds.InitConnect(conn); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeEndpoints(t, eds); !slices.Equal(got, []string{f.bridge.Addr()}) {
+		t.Fatalf("the Envoy's first endpoints from the restarted control plane = %v, want the bridge %s", got, f.bridge.Addr())
+	}
 }

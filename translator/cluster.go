@@ -40,9 +40,15 @@ type clusterSpec struct {
 // the ones their listeners reach.
 func (b *build) buildClusters() {
 	br := &b.cfg.Bridge
+	bridgeEndpoints := br.Endpoints
+	if br.Discovery == config.BridgeDiscoveryXDS {
+		// EDS, filled by the control plane with the bridges that announce
+		// themselves.
+		bridgeEndpoints = nil
+	}
 	for _, name := range []string{BridgeDubboCluster, BridgeNATSCluster} {
 		b.addCluster(clusterSpec{
-			name: name, path: "bridge", endpoints: br.Endpoints, connectTimeout: br.ConnectTimeout,
+			name: name, path: "bridge", endpoints: bridgeEndpoints, connectTimeout: br.ConnectTimeout,
 			http: true, http2: br.HTTP2, healthCheck: &br.HealthCheck, breakers: br.CircuitBreakers, bridge: true,
 		})
 	}

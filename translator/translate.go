@@ -110,6 +110,13 @@ func Translate(cfg *config.Config) (*Result, error) {
 			b.fail(fmt.Sprintf("xds.groups[%d]", i), "the bridge route table of group %q: %v", g.Name, err)
 			continue
 		}
+		if cfg.Bridge.Discovery == config.BridgeDiscoveryXDS {
+			for _, c := range out.Clusters {
+				if c.GetName() == BridgeDubboCluster || c.GetName() == BridgeNATSCluster {
+					t.BridgeClusters = append(t.BridgeClusters, c.GetName())
+				}
+			}
+		}
 		out.Table = t
 		res.Groups = append(res.Groups, out)
 	}

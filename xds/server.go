@@ -94,6 +94,7 @@ type Server struct {
 	admin    *http.Server
 	xdsLis   net.Listener
 	adminLis net.Listener
+	started  time.Time
 }
 
 // published is a group's current snapshot and its versions.
@@ -102,6 +103,10 @@ type published struct {
 	Types    map[string]string `json:"type_versions"`
 	snapshot *cache.Snapshot
 	At       time.Time `json:"published_at"`
+	// res are the resources as translated; members the announced bridges
+	// the snapshot's bridge endpoints hold.
+	res     Resources
+	members []string
 }
 
 // New builds a server; Start binds and serves it.
@@ -147,6 +152,7 @@ func (s *Server) Start() error {
 		// Envoy pings idle ADS connections; allow it rather than close them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
+	s.started = time.Now()
 	xds := serverv3.NewServer(context.Background(), s.muxCache(), s.tracker)
 	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -195,17 +201,26 @@ func (s *Server) Shutdown(ctx context.Context) {
 // go back to the table they had. Dropped routes leave the bridges only once
 // the group's Envoys hold routes without them (or EnvoyAckTimeout passed).
 func (s *Server) Publish(groups map[string]Resources) error {
-	next := map[string]*published{}
-	for name, res := range groups {
-		p, err := snapshotOf(res)
-		if err != nil {
-			return fmt.Errorf("group %q: %w", name, err)
-		}
-		next[name] = p
-	}
 	tables, err := tablesOf(groups)
 	if err != nil {
 		return err
+	}
+	next := map[string]*published{}
+	for name, res := range groups {
+		// Announced bridges are the endpoints of the group's bridge
+		// clusters.
+		var members []string
+		served := res
+		if gt := tables[name]; gt != nil && len(gt.table.BridgeClusters) > 0 {
+			members = s.Members(name)
+			served = withBridgeEndpoints(res, gt.table.BridgeClusters, members)
+		}
+		p, err := snapshotOf(served)
+		if err != nil {
+			return fmt.Errorf("group %q: %w", name, err)
+		}
+		p.res, p.members = res, members
+		next[name] = p
 	}
 	drops, err := s.sendBridgesFirst(tables)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -133,6 +134,25 @@ type nackGuard struct {
 }
 
 func (g nackGuard) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	if req.GetTypeUrl() == resource.EndpointType {
+		if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
+			return g.s.heldWatch(group, func() (func(), error) { return g.createWatch(req, sub, ch) })
+		}
+	}
+	return g.createWatch(req, sub, ch)
+}
+
+// CreateDeltaWatch holds endpoint watches as CreateWatch does.
+func (g nackGuard) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	if req.GetTypeUrl() == resource.EndpointType {
+		if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
+			return g.s.heldWatch(group, func() (func(), error) { return g.SnapshotCache.CreateDeltaWatch(req, sub, ch) })
+		}
+	}
+	return g.SnapshotCache.CreateDeltaWatch(req, sub, ch)
+}
+
+func (g nackGuard) createWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
 	if req.GetVersionInfo() != "" && len(sub.ReturnedResources()) == 0 {
 		snap, err := g.GetSnapshot(nodeHash{g.s}.ID(req.GetNode()))
 		if err == nil && snap.GetVersion(req.GetTypeUrl()) == req.GetVersionInfo() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -44,6 +45,33 @@ type TableClient struct {
 	DialOptions []grpc.DialOption
 
 	held string // the resource version of the table Apply last took
+
+	mu      sync.Mutex // guards sends on stream, and leaving
+	stream  discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	leaving bool
+}
+
+// Leave tells the control plane this bridge is going away: it unsubscribes
+// from its table, which takes it out of its group's bridge endpoints at
+// once; the table keeps serving. It does not reconnect after. The bridge
+// then waits its drain window before closing its listener.
+func (c *TableClient) Leave() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leaving = true
+	if c.stream == nil {
+		return errors.New("not connected to the control plane")
+	}
+	return c.stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: TableType, ResourceNamesUnsubscribe: []string{c.Group}})
+}
+
+func (c *TableClient) send(req *discovery.DeltaDiscoveryRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaving {
+		return nil // after Leave nothing more is asked or acknowledged
+	}
+	return c.stream.Send(req)
 }
 
 // Backoff bounds between attempts to reach the control plane.
@@ -71,7 +99,11 @@ func (c *TableClient) Run(ctx context.Context) error {
 	connected := true // so the first failure is logged
 	for ctx.Err() == nil {
 		got, err := c.follow(ctx, conn, log)
-		if ctx.Err() != nil {
+		c.mu.Lock()
+		left := c.leaving
+		c.stream = nil
+		c.mu.Unlock()
+		if ctx.Err() != nil || left {
 			return nil
 		}
 		if got {
@@ -110,7 +142,14 @@ func (c *TableClient) follow(ctx context.Context, conn *grpc.ClientConn, log *sl
 	if c.held != "" {
 		first.InitialResourceVersions = map[string]string{c.Group: c.held}
 	}
-	if err := stream.Send(first); err != nil {
+	c.mu.Lock()
+	if c.leaving {
+		c.mu.Unlock()
+		return false, errors.New("leaving")
+	}
+	c.stream = stream
+	c.mu.Unlock()
+	if err := c.send(first); err != nil {
 		return false, err
 	}
 	for {
@@ -129,7 +168,7 @@ func (c *TableClient) follow(ctx context.Context, conn *grpc.ClientConn, log *sl
 		if err := c.take(resp, log); err != nil {
 			ack.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 		}
-		if err := stream.Send(ack); err != nil {
+		if err := c.send(ack); err != nil {
 			return got, err
 		}
 	}

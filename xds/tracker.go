@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ type tracker struct {
 	// acked is signalled (closed and replaced) on every ACK or NACK, for
 	// publishers waiting for the fleet to take a version.
 	acked chan struct{}
+	// gone are bridges whose stream dropped without leaving.
+	gone lingering
 }
 
 // streamKey names a stream: go-control-plane numbers state-of-the-world
@@ -39,8 +42,13 @@ type streamState struct {
 	// nacked the one it last rejected.
 	acked  map[string]string
 	nacked map[string]NACKStatus
-	// bridge marks a stream that subscribed to route tables.
-	bridge bool
+	// bridge marks a stream that subscribed to route tables; addr is the
+	// address it announced, and leaving is set once it unsubscribed.
+	bridge  bool
+	addr    string
+	leaving bool
+	// resumed: the bridge reconnected naming the table it holds.
+	resumed bool
 }
 
 type sent struct{ nonce, version string }
@@ -71,7 +79,7 @@ type NACKStatus struct {
 }
 
 func newTracker(s *Server) *tracker {
-	return &tracker{s: s, streams: map[streamKey]*streamState{}, nodes: map[string]*NodeStatus{}, acked: make(chan struct{})}
+	return &tracker{s: s, streams: map[streamKey]*streamState{}, nodes: map[string]*NodeStatus{}, acked: make(chan struct{}), gone: lingering{}}
 }
 
 func (t *tracker) open(key streamKey) {
@@ -83,15 +91,45 @@ func (t *tracker) open(key streamKey) {
 
 func (t *tracker) close(key streamKey) {
 	t.mu.Lock()
+	group := ""
 	if st, ok := t.streams[key]; ok {
 		if n, ok := t.nodes[st.node]; ok {
 			n.Streams--
 		}
 		delete(t.streams, key)
+		if st.bridge && !st.leaving && st.addr != "" && (st.acked[TableType] != "" || st.resumed) {
+			group = st.group
+			t.linger(group, st.addr)
+		} else if st.bridge {
+			group = st.group
+		}
 	}
 	t.signal()
 	t.mu.Unlock()
 	t.s.metrics.streams.Dec()
+	if group != "" {
+		go t.s.membersChanged(group)
+	}
+}
+
+// linger keeps a dropped bridge listed for BridgeLinger; t.mu is held.
+func (t *tracker) linger(group, addr string) {
+	if t.gone[group] == nil {
+		t.gone[group] = map[string]time.Time{}
+	}
+	at := time.Now()
+	t.gone[group][addr] = at
+	time.AfterFunc(BridgeLinger, func() {
+		t.mu.Lock()
+		expired := t.gone[group][addr] == at
+		if expired {
+			delete(t.gone[group], addr)
+		}
+		t.mu.Unlock()
+		if expired {
+			t.s.membersChanged(group)
+		}
+	})
 }
 
 // signal wakes whoever waits for ACKs; t.mu is held.
@@ -133,21 +171,43 @@ func (t *tracker) seen(st *streamState, node *core.Node) *NodeStatus {
 
 // request handles an ACK or NACK. For a NACK it returns the version the
 // client rejected, read from the nonce it answers.
-func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, version string, nack string, subscribe ...string) (rejected string) {
+func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, version string, nack string, sub, unsub []string, resumed bool) (rejected string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	changed := ""
+	defer func() {
+		t.mu.Unlock()
+		if changed != "" {
+			go t.s.membersChanged(changed)
+		}
+	}()
 	st, ok := t.streams[key]
 	if !ok {
 		return ""
 	}
 	n := t.seen(st, node)
-	if typeURL == TableType {
+	if typeURL == TableType && !st.bridge {
 		st.bridge = true
+		st.addr = node.GetMetadata().GetFields()[BridgeAddressKey].GetStringValue()
 	}
-	if typeURL == TableType && len(subscribe) > 0 && n != nil {
+	if typeURL == TableType && len(sub) > 0 && n != nil {
 		// A bridge is in the group whose table it asks for, whatever its
 		// node says.
-		st.group, n.Group = subscribe[0], subscribe[0]
+		st.group, n.Group = sub[0], sub[0]
+		if st.addr != "" {
+			delete(t.gone[st.group], st.addr) // back: no longer lingering
+		}
+		if resumed && !st.resumed {
+			// It holds a table already: an unchanged one is not sent
+			// again, and it serves meanwhile.
+			st.resumed, changed = true, st.group
+			t.signal()
+		}
+	}
+	if typeURL == TableType && st.bridge && slices.Contains(unsub, st.group) && !st.leaving {
+		// The bridge is shutting down: it leaves the endpoints now.
+		st.leaving, changed = true, st.group
+		t.s.log.Info("bridge leaving", "node", st.node, "group", st.group, "address", st.addr)
+		t.signal()
 	}
 	if nonce == "" || n == nil {
 		return ""
@@ -173,6 +233,9 @@ func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, versio
 		version = last.version
 	}
 	n.LastACK[typeURL] = ACKStatus{Version: version, At: time.Now()}
+	if typeURL == TableType && st.acked[typeURL] == "" {
+		changed = st.group // a bridge holding its first table joins
+	}
 	st.acked[typeURL] = version
 	return ""
 }
@@ -234,7 +297,7 @@ func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(streamKe
 // the version it rejected, so the cache treats the client as holding it and
 // does not resend it (see nackGuard).
 func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
-	rejected := t.request(streamKey{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage())
+	rejected := t.request(streamKey{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), nil, nil, false)
 	if req.GetErrorDetail() != nil && rejected != "" {
 		req.VersionInfo = rejected
 	}
@@ -246,7 +309,8 @@ func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.Dis
 }
 
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
-	t.request(streamKey{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(), req.GetResourceNamesSubscribe()...)
+	t.request(streamKey{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(),
+		req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), len(req.GetInitialResourceVersions()) > 0)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -151,8 +152,11 @@ func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group s
 			return srv.Apply(t)
 		},
 	}
+	// The stream outlives the signal: the bridge leaves over it.
+	follow, unfollow := context.WithCancel(context.Background())
+	defer unfollow()
 	done := make(chan error, 1)
-	go func() { done <- tc.Run(ctx) }()
+	go func() { done <- tc.Run(follow) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -160,6 +164,13 @@ func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group s
 			return err
 		}
 	case <-ctx.Done():
+	}
+	// Leave the group's bridge endpoints first, and keep serving through
+	// the drain window: Envoys take the change before the listener closes.
+	srv.Drain()
+	if err := tc.Leave(); err == nil && settings.DrainWindow > 0 {
+		log.Info("left the bridge endpoints; draining", "window", settings.DrainWindow)
+		time.Sleep(settings.DrainWindow.Std())
 	}
 	log.Info("shutting down: finishing requests in flight", "timeout", settings.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), settings.ShutdownTimeout.Std())
