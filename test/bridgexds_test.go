@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -493,5 +496,116 @@ func TestBridgeEndpointsSurviveARestart(t *testing.T) {
 	}
 	if got := bridgeEndpoints(t, eds); !slices.Equal(got, []string{f.bridge.Addr()}) {
 		t.Fatalf("the Envoy's first endpoints from the restarted control plane = %v, want the bridge %s", got, f.bridge.Addr())
+	}
+}
+
+// TestStoppedBridgeLeavesBeforeClosing: a bridge process that gets
+// SIGTERM leaves its group's bridge endpoints before its listener closes;
+// a load that sends only to the endpoints the Envoy stand-in holds loses
+// no request.
+func TestStoppedBridgeLeavesBeforeClosing(t *testing.T) {
+	extra := "  nats: [ { name: bus, urls: [ \"nats://127.0.0.1:1\" ] } ]\nbridge:\n  discovery: xds\n"
+	f := startFleetWith(t, extra, "keep", "pub-events")
+	f.waitFor("the in-process bridge's table", func() bool { return f.applied.Load() == 1 })
+	port := freePort(t)
+	addr2 := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(protogateBinary(t), "bridge", "--xds", f.cp.XDSAddr(), "--node-group", config.DefaultGroup,
+		"--node-id", "bridge-2", "--bridge-address", addr2)
+	cmd.Env = append(os.Environ(), "PROTOGATE_BRIDGE_DRAIN_WINDOW=1s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	conn, err := grpc.NewClient(f.cp.XDSAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eds := sotw.NewADSClient(ctx, &core.Node{Id: "envoy-1", Cluster: config.DefaultGroup}, resource.EndpointType)
+	if err := eds.InitConnect(conn); err != nil {
+		t.Fatal(err)
+	}
+	// The Envoy stand-in's current endpoints, as the load sees them.
+	var current atomic.Pointer[[]string]
+	both := []string{f.bridge.Addr(), addr2}
+	slices.Sort(both)
+	for {
+		got := bridgeEndpoints(t, eds)
+		if err := eds.Ack(); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(got, both) {
+			current.Store(&got)
+			break
+		}
+	}
+
+	var sent, failed atomic.Int64
+	var firstFailure atomic.Value
+	stop := make(chan struct{})
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		client := &http.Client{Timeout: 2 * time.Second}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			eps := *current.Load()
+			req, _ := http.NewRequest("GET", "http://"+eps[i%len(eps)]+"/keep", nil)
+			req.Header.Set("x-protogate-route", "keep")
+			resp, err := client.Do(req)
+			sent.Add(1)
+			if err != nil || resp.StatusCode != 200 {
+				if failed.Add(1) == 1 {
+					firstFailure.Store(fmt.Sprintf("%v %v", resp, err))
+				}
+			}
+			if resp != nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	got := bridgeEndpoints(t, eds)
+	select {
+	case <-exited:
+		t.Fatal("the bridge exited before it left the endpoints")
+	default:
+	}
+	if !slices.Equal(got, []string{f.bridge.Addr()}) {
+		t.Fatalf("endpoints after SIGTERM = %v, want only %s", got, f.bridge.Addr())
+	}
+	current.Store(&got)
+	if err := eds.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the bridge did not exit after its drain window")
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	<-loadDone
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed; first: %v", n, sent.Load(), firstFailure.Load())
+	}
+	if sent.Load() < 20 {
+		t.Fatalf("only %d requests were sent", sent.Load())
 	}
 }
