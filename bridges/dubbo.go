@@ -23,10 +23,13 @@ import (
 // dubboRoute is what a Dubbo route needs at request time, parsed once.
 type dubboRoute struct {
 	upstream *config.DubboUpstream
-	types    []*javatype.Type
-	erased   []string
-	returns  *javatype.Type
-	wantBody bool
+	// endpoints are the providers the control plane found in the
+	// upstream's registry for this service (nil: none looked for).
+	endpoints []string
+	types     []*javatype.Type
+	erased    []string
+	returns   *javatype.Type
+	wantBody  bool
 	// bodyFields are the top-level body fields the parameters read, when
 	// they read it field by field: any other field is a mistake.
 	bodyFields []string
@@ -37,6 +40,9 @@ func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error
 	for i := range t.Upstreams.Dubbo {
 		if u := &t.Upstreams.Dubbo[i]; u.Name == r.Dubbo.Upstream {
 			d.upstream = &u.DubboUpstream
+			if u.Registry != "" {
+				d.endpoints = u.Providers(r.Dubbo)
+			}
 		}
 	}
 	if d.upstream == nil {
@@ -167,6 +173,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
 		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), Retries: rt.row.Retries, Attachments: att,
+		Endpoints: rt.dubbo.endpoints,
 	})
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)

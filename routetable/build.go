@@ -15,6 +15,12 @@ import (
 // HTTP routes of the group's listeners, and the upstreams they call. The
 // table validates before it is returned; an error names the route.
 func Build(cfg *config.Config, group config.NodeGroup) (*Table, error) {
+	return BuildWith(cfg, group, nil)
+}
+
+// BuildWith is Build with the providers found in registries (nil: none
+// looked for).
+func BuildWith(cfg *config.Config, group config.NodeGroup, d Discovered) (*Table, error) {
 	t := &Table{
 		Group:        group.Name,
 		RouteHeader:  cfg.Bridge.RouteHeader,
@@ -40,7 +46,7 @@ func Build(cfg *config.Config, group config.NodeGroup) (*Table, error) {
 		if !used["dubbo/"+u.Name] {
 			continue
 		}
-		du, err := dubboUpstream(u)
+		du, err := dubboUpstream(u, t.Routes, d)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +125,7 @@ func (r *Route) setEnvoyTimeouts(perTry time.Duration, retries int) {
 
 // dubboUpstream takes what the bridges need of a Dubbo upstream: its
 // providers as HOST:PORT endpoints, and not Envoy's cluster filters.
-func dubboUpstream(u config.DubboUpstream) (DubboUpstream, error) {
+func dubboUpstream(u config.DubboUpstream, routes []Route, d Discovered) (DubboUpstream, error) {
 	u.Filters = config.UpstreamFilters{}
 	u.URLs = slices.Clone(u.URLs)
 	du := DubboUpstream{DubboUpstream: u, Endpoints: []string{}}
@@ -130,11 +136,33 @@ func dubboUpstream(u config.DubboUpstream) (DubboUpstream, error) {
 		}
 		du.Endpoints = append(du.Endpoints, pu.Host)
 	}
-	du.Digest = digest(struct {
+	if u.Registry != "" && d != nil {
+		protocol := "dubbo"
+		if u.Protocol == config.DubboProtocolTriple {
+			protocol = "tri"
+		}
+		du.Services = map[string][]string{}
+		for _, r := range routes {
+			if c := r.Dubbo; c != nil && c.Upstream == u.Name {
+				eps := slices.Clone(d.Providers(&u, c.Service, c.Version, c.Group, protocol))
+				if eps == nil {
+					eps = []string{}
+				}
+				du.Services[ServiceKey(c.Service, c.Version, c.Group)] = eps
+			}
+		}
+	}
+	du.Digest = upstreamDigest(du)
+	return du, nil
+}
+
+// upstreamDigest hashes what shapes a Dubbo upstream's clients.
+func upstreamDigest(du DubboUpstream) string {
+	return digest(struct {
 		U         config.DubboUpstream
 		Endpoints []string
-	}{u, du.Endpoints})
-	return du, nil
+		Services  map[string][]string
+	}{du.DubboUpstream, du.Endpoints, du.Services})
 }
 
 // AllListeners names the table FromConfig builds over every HTTP listener.
@@ -144,10 +172,15 @@ const AllListeners = "*"
 // named group's, or with group "" the routes of every HTTP listener (a
 // bridge that serves clients directly, as in protogate run, takes them all).
 func FromConfig(cfg *config.Config, group string) (*Table, error) {
+	return FromConfigWith(cfg, group, nil)
+}
+
+// FromConfigWith is FromConfig with the providers found in registries.
+func FromConfigWith(cfg *config.Config, group string, d Discovered) (*Table, error) {
 	if group != "" {
 		for _, g := range cfg.XDS.Groups {
 			if g.Name == group {
-				return Build(cfg, g)
+				return BuildWith(cfg, g, d)
 			}
 		}
 		names := make([]string, len(cfg.XDS.Groups))
@@ -160,5 +193,5 @@ func FromConfig(cfg *config.Config, group string) (*Table, error) {
 	for _, l := range cfg.Listeners {
 		all.Listeners = append(all.Listeners, l.Name)
 	}
-	return Build(cfg, all)
+	return BuildWith(cfg, all, d)
 }

@@ -98,7 +98,46 @@ type Upstreams struct {
 type DubboUpstream struct {
 	config.DubboUpstream
 	Endpoints []string `json:"endpoints"`
-	Digest    string   `json:"digest"`
+	// Services are the providers the control plane found in the
+	// upstream's registry, by service key (ServiceKey); absent when
+	// nothing discovered them.
+	Services map[string][]string `json:"services,omitempty"`
+	Digest   string              `json:"digest"`
+}
+
+// ServiceKey names a service as Dubbo does: group/interface:version.
+func ServiceKey(service, version, group string) string {
+	k := service
+	if group != "" {
+		k = group + "/" + k
+	}
+	if version != "" {
+		k += ":" + version
+	}
+	return k
+}
+
+// Discovered answers which providers a registry holds, HOST:PORT, for a
+// service of an upstream in a protocol ("dubbo" or "tri").
+type Discovered interface {
+	Providers(u *config.DubboUpstream, service, version, group, protocol string) []string
+}
+
+// Providers are a route's providers as the table has them: the discovered
+// ones of its service for a registry upstream (nil when none were
+// discovered), its URLs' endpoints otherwise.
+func (u *DubboUpstream) Providers(d *DubboCall) []string {
+	if u.Registry == "" {
+		return u.Endpoints
+	}
+	if u.Services == nil {
+		return nil
+	}
+	eps := u.Services[ServiceKey(d.Service, d.Version, d.Group)]
+	if eps == nil {
+		eps = []string{}
+	}
+	return eps
 }
 
 // NATSUpstream is a NATS upstream's settings for the bridges.

@@ -32,10 +32,7 @@ func (t *Table) Validate() error {
 	}
 	upstreams := map[string]bool{}
 	for _, u := range t.Upstreams.Dubbo {
-		t.checkUpstream(fail, upstreams, "dubbo", u.Name, u.Digest, digest(struct {
-			U         config.DubboUpstream
-			Endpoints []string
-		}{u.DubboUpstream, u.Endpoints}))
+		t.checkUpstream(fail, upstreams, "dubbo", u.Name, u.Digest, upstreamDigest(u))
 		if len(u.Endpoints) == 0 && u.Registry == "" {
 			fail("dubbo upstream %q: no endpoints", u.Name)
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -60,8 +62,11 @@ func (b *build) buildClusters() {
 				eps = append(eps, pu.Host)
 			}
 		}
-		// Registry-discovered providers arrive over EDS; until then the
-		// assignment is empty, which Envoy accepts.
+		if u.Registry != "" {
+			eps = b.discovered(u)
+		}
+		// Registry-discovered providers arrive over EDS; none found yet is
+		// an empty assignment, which Envoy accepts.
 		b.addCluster(clusterSpec{name: UpstreamCluster("dubbo", u.Name), path: fmt.Sprintf("upstreams.dubbo[%d]", i),
 			endpoints: eps, connectTimeout: u.ConnectTimeout, filters: &u.Filters})
 	}
@@ -257,4 +262,35 @@ func adsSource() *core.ConfigSource {
 		ResourceApiVersion:    core.ApiVersion_V3,
 		ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
 	}
+}
+
+// discovered lists, sorted, the dubbo-protocol providers found for every
+// service routed to a registry upstream: Envoy's dubbo_proxy speaks only
+// the dubbo protocol.
+func (b *build) discovered(u *config.DubboUpstream) []string {
+	if b.disc == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	add := func(service, version, group string) {
+		for _, e := range b.disc.Providers(u, service, version, group, "dubbo") {
+			seen[e] = true
+		}
+	}
+	for _, l := range b.cfg.Listeners {
+		for _, r := range l.Routes {
+			switch {
+			case r.Dubbo != nil && r.Dubbo.Upstream == u.Name:
+				add(r.Dubbo.Service, r.Dubbo.Version, r.Dubbo.Group)
+			case l.Protocol == config.ProtocolDubbo && r.Upstream == u.Name && !strings.HasSuffix(r.Match.Service, ".*"):
+				add(r.Match.Service, r.Match.Version, r.Match.Group)
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for e := range seen {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -80,13 +80,23 @@ type build struct {
 	endpoints map[string]*endpoint.ClusterLoadAssignment
 	// clusters each listener needs, directly or through its filters
 	needs map[string][]string
+	// disc holds the providers found in registries (nil: none)
+	disc routetable.Discovered
 }
 
 // Translate turns a validated mapping into Envoy resources per node group.
 // On failure it returns every problem with its mapping field path, and no
 // resources.
 func Translate(cfg *config.Config) (*Result, error) {
+	return TranslateWith(cfg, nil)
+}
+
+// TranslateWith is Translate with the providers found in registries: they
+// are the endpoints of the Dubbo upstreams' clusters (Envoy calls them over
+// the dubbo protocol) and of the bridges' route tables.
+func TranslateWith(cfg *config.Config, disc routetable.Discovered) (*Result, error) {
 	b := &build{
+		disc:      disc,
 		cfg:       cfg,
 		listeners: map[string]*listener.Listener{},
 		routes:    map[string]*route.RouteConfiguration{},
@@ -105,7 +115,7 @@ func Translate(cfg *config.Config) (*Result, error) {
 	res := &Result{}
 	for i, g := range cfg.XDS.Groups {
 		out := b.group(g)
-		t, err := routetable.Build(cfg, g)
+		t, err := routetable.BuildWith(cfg, g, b.disc)
 		if err != nil {
 			b.fail(fmt.Sprintf("xds.groups[%d]", i), "the bridge route table of group %q: %v", g.Name, err)
 			continue

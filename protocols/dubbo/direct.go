@@ -44,7 +44,19 @@ func (e *ServiceNotFoundError) Is(t error) bool { return t == ErrServiceNotFound
 // the dubbo protocol to providers listed by address. Triple, and
 // providers found in a registry, go through dubbo-go.
 func direct(c *Call) bool {
-	return c.Upstream.Protocol == "dubbo" && c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0
+	return c.Upstream.Protocol == "dubbo" && (c.Endpoints != nil || c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0)
+}
+
+// callAddrs are the providers a direct call may go to: those discovered,
+// or the upstream's URLs. None discovered is no provider at all.
+func callAddrs(c *Call) ([]string, error) {
+	if c.Endpoints != nil {
+		if len(c.Endpoints) == 0 {
+			return nil, fmt.Errorf("%w: no provider of %s is registered", ErrNoProvider, serviceKey(c))
+		}
+		return c.Endpoints, nil
+	}
+	return providerAddrs(c.Upstream.URLs)
 }
 
 // callDirect calls one of the upstream's providers, starting at the next
@@ -53,7 +65,7 @@ func direct(c *Call) bool {
 // next provider whatever the method; one that may have run goes again only
 // on idempotent routes, and never after the method itself threw.
 func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
-	addrs, err := providerAddrs(c.Upstream.URLs)
+	addrs, err := callAddrs(c)
 	if err != nil {
 		return nil, err
 	}

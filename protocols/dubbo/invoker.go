@@ -66,6 +66,10 @@ type Call struct {
 	Timeout     time.Duration
 	Retries     int // extra attempts, for idempotent methods only
 	Attachments map[string]string
+	// Endpoints are the providers (HOST:PORT) the control plane found for
+	// this service in the upstream's registry; nil when nothing discovered
+	// them (the bridge's own registry client is used then).
+	Endpoints []string
 }
 
 // refKey is what one pooled reference is for: one per service, shared by
@@ -428,7 +432,7 @@ func classify(err error, c *Call) error {
 // tripleDirect reports whether a call goes to triple providers listed by
 // address.
 func tripleDirect(c *Call) bool {
-	return c.Upstream.Protocol == config.DubboProtocolTriple && c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0
+	return c.Upstream.Protocol == config.DubboProtocolTriple && (c.Endpoints != nil || c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0)
 }
 
 // tripleClients holds one triple client per provider and service, all on
@@ -475,7 +479,7 @@ func (tc *tripleClients) client(addr string, c *Call) *tri.Client {
 // goes to the next provider whatever the method; one that found no provider
 // after that goes again only on idempotent routes; an exception never.
 func (inv *Invoker) callTriple(ctx context.Context, c *Call) (any, error) {
-	addrs, err := providerAddrs(c.Upstream.URLs)
+	addrs, err := callAddrs(c)
 	if err != nil {
 		return nil, err
 	}
