@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -208,17 +209,21 @@ func (s *Server) Commit(p *Prepared) {
 			idle = append(idle, tr)
 		}
 	}
-	if len(unused) > 0 || len(idle) > 0 {
-		go func() {
-			time.Sleep(s.settings.WriteTimeout.Std())
-			for _, c := range unused {
-				c.Drain(5 * time.Second)
-			}
-			for _, tr := range idle {
-				tr.CloseIdleConnections()
-			}
-		}()
-	}
+	go func() {
+		// Requests started on the old table can have finished by then.
+		time.Sleep(s.settings.WriteTimeout.Std())
+		for _, c := range unused {
+			c.Drain(5 * time.Second)
+		}
+		for _, tr := range idle {
+			tr.CloseIdleConnections()
+		}
+		if s.dubbo != nil {
+			// Providers no table names any more lose their connections;
+			// the table is read now, so a newer reload's are kept.
+			s.dubbo.Retain(dubboAddrs(s.state.Load().table))
+		}
+	}()
 	s.log.Info("bridge routes switched", "routes", len(p.table.ordered), "table_version", p.version)
 }
 
@@ -485,6 +490,25 @@ func (rt *route) parseMatch() error {
 
 // upstream names the upstream a route calls.
 func (rt *route) upstream() string { return rt.row.Upstream() }
+
+// dubboAddrs are the provider addresses a table's Dubbo routes may call.
+func dubboAddrs(t *table) map[string]bool {
+	keep := map[string]bool{}
+	for _, rt := range t.ordered {
+		if rt.dubbo == nil {
+			continue
+		}
+		for _, e := range rt.dubbo.endpoints {
+			keep[e] = true
+		}
+		for _, raw := range rt.dubbo.upstream.URLs {
+			if u, err := url.Parse(raw); err == nil {
+				keep[u.Host] = true
+			}
+		}
+	}
+	return keep
+}
 
 func (t *table) hasDubbo() bool {
 	for _, rt := range t.ordered {

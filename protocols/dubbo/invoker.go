@@ -136,6 +136,18 @@ func NewInvoker(log *slog.Logger) (*Invoker, error) {
 		triple: newTripleClients()}, nil
 }
 
+// Providers lists the provider addresses the dubbo-protocol transport
+// holds connections for.
+func (inv *Invoker) Providers() []string { return inv.wire.Addrs() }
+
+// Retain keeps the connections to the provider addresses in keep
+// (HOST:PORT) and closes the others: the providers of an upstream a reload
+// changed are released once no table names them.
+func (inv *Invoker) Retain(keep map[string]bool) {
+	inv.wire.Retain(keep)
+	inv.triple.retain(keep)
+}
+
 // Invoke calls the method and returns the provider's result as dubbo-go
 // decoded it. A failed call is logged at DEBUG only: the upstream going
 // away and coming back is logged once each way, whatever the calls.
@@ -446,6 +458,25 @@ type tripleClients struct {
 type tripleKey struct {
 	addr, service, version, group string
 	maxResponse                   int64
+}
+
+// retain drops the clients of providers not in keep and the idle
+// connections to them.
+func (t *tripleClients) retain(keep map[string]bool) {
+	t.mu.Lock()
+	dropped := false
+	for k := range t.clients {
+		if !keep[k.addr] {
+			delete(t.clients, k)
+			dropped = true
+		}
+	}
+	t.mu.Unlock()
+	// The transport closes idle connections to every host at once; only
+	// worth it when a provider went away.
+	if tr, ok := t.http.Transport.(*http.Transport); ok && dropped {
+		tr.CloseIdleConnections()
+	}
 }
 
 func newTripleClients() *tripleClients {

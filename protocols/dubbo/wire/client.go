@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,6 +165,29 @@ func (c *Client) Forget(addr string) {
 	if p, ok := c.pools.LoadAndDelete(addr); ok {
 		p.(*pool).close(errUnused)
 	}
+}
+
+// Addrs lists the provider addresses the client holds connections for,
+// sorted.
+func (c *Client) Addrs() []string {
+	var out []string
+	c.pools.Range(func(addr, _ any) bool {
+		out = append(out, addr.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// Retain forgets every provider address not in keep: a reload that moved
+// an upstream's providers leaves no connection to the old ones.
+func (c *Client) Retain(keep map[string]bool) {
+	c.pools.Range(func(addr, _ any) bool {
+		if !keep[addr.(string)] {
+			c.Forget(addr.(string))
+		}
+		return true
+	})
 }
 
 // Close closes every connection, failing pending calls, and waits for
