@@ -288,7 +288,7 @@ func TestDubboTripleRegistryTimeouts(t *testing.T) {
 		zk := startZooKeeper(t)
 		startProvider(t, "-zk", zk, "-registration", "interface")
 		ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: %s, registry: \"zookeeper://%s\", registration: interface, protocol: %s }\n", tc.up, zk, tc.protocol)
-		tc.b = startBridge(t, tripleMapping(ups, tc.up))
+		tc.b = startDiscoveringBridge(t, tripleMapping(ups, tc.up))
 		// Found once its exception comes back, with its class.
 		waitStatus(t, tc.b, "/"+tc.up+"/fail/argument", "", 400, 30*time.Second)
 	}

@@ -55,7 +55,7 @@ type logLine struct {
 // TestDubboLogs: a normal start and successful calls log no WARN or ERROR;
 // a provider going away and coming back is one WARN and one INFO line per
 // upstream, naming it, whatever the number of failed calls; failed calls
-// log nothing at INFO or above; dubbo-go's own lines arrive through slog,
+// log nothing at INFO or above; the transport's own lines arrive through slog,
 // without terminal colours, and nothing else reaches stdout or stderr.
 func TestDubboLogs(t *testing.T) {
 	if os.Getenv(logsChildEnv) != "" {
@@ -107,7 +107,7 @@ func parseLogLines(t *testing.T, stderr string) []logLine {
 }
 
 // checkLogPhases checks the lines at INFO and above phase by phase, and
-// that dubbo-go's own lines were there, at DEBUG.
+// that the transport's own lines were there, at DEBUG.
 func checkLogPhases(t *testing.T, lines []logLine, upstreams ...string) {
 	t.Helper()
 	phase := ""
@@ -152,9 +152,9 @@ func checkLogPhases(t *testing.T, lines []logLine, upstreams ...string) {
 				u, down[u], up[u], failingCalls)
 		}
 	}
-	// The dubbo protocol goes through protogate's own transport; dubbo-go
-	// (triple) still speaks.
-	for _, c := range []string{"dubbo-go"} {
+	// The transports' own connection events arrive through slog, at DEBUG
+	// (the bridge runs no dubbo-go instance of its own any more).
+	for _, c := range []string{"dubbo-wire"} {
 		if !components[c] {
 			t.Errorf("no line from %s reached the bridge's logger (at DEBUG)", c)
 		}

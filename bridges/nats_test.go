@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // natsServer runs a real NATS server with JetStream on loopback.
@@ -140,7 +141,13 @@ func startBridge(t *testing.T, mapping string) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startBridgeWith(t, cfg, tableOf(t, cfg))
+}
+
+// startBridgeWith serves a table built from cfg.
+func startBridgeWith(t *testing.T, cfg *config.Config, table *routetable.Table) *bridge {
+	t.Helper()
+	srv, err := New(cfg.Bridge, table, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

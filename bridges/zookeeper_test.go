@@ -1,15 +1,22 @@
 package bridges
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/protocols/dubbo/registry"
+	"github.com/protogate/protogate/routetable"
 )
 
 const zkServer = "/usr/share/zookeeper/bin/zkServer.sh"
@@ -72,6 +79,82 @@ func zkServing(addr string) bool {
 	return strings.Contains(string(out), "Mode: standalone")
 }
 
+// zkProviders is what a registry watcher holds, as the control plane would
+// put it in a route table: bridges run no registry client of their own.
+type zkProviders struct{ w *registry.Watcher }
+
+func (z zkProviders) Providers(_ *config.DubboUpstream, service, version, group, protocol string) []string {
+	var out []string
+	for _, p := range z.w.Providers(service, version, group, protocol) {
+		out = append(out, p.Addr)
+	}
+	return out
+}
+
+// startDiscoveringBridge serves mapping with its one registry upstream
+// followed as the control plane follows it: the providers found go into
+// the route table, and every change is a new table.
+func startDiscoveringBridge(t *testing.T, mapping string) *bridge {
+	t.Helper()
+	cfg, err := config.LoadBytes("mapping.yaml", []byte(mapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u *config.DubboUpstream
+	for i := range cfg.Upstreams.Dubbo {
+		if cfg.Upstreams.Dubbo[i].Registry != "" {
+			u = &cfg.Upstreams.Dubbo[i]
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var (
+		mu  sync.Mutex
+		b   *bridge
+		reg zkProviders
+	)
+	onChange := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if b == nil {
+			return
+		}
+		table, err := routetable.FromConfigWith(cfg, "", reg)
+		if err == nil {
+			err = b.srv.Apply(table)
+		}
+		if err != nil {
+			t.Errorf("a registry change: %v", err)
+		}
+	}
+	w, err := registry.Watch(ctx, strings.TrimPrefix(u.Registry, "zookeeper://"), u.Registration, slog.New(slog.DiscardHandler), onChange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	reg.w = w
+	var services []string
+	for _, l := range cfg.Listeners {
+		for _, r := range l.Routes {
+			if r.Dubbo != nil && r.Dubbo.Upstream == u.Name {
+				services = append(services, r.Dubbo.Service)
+			}
+		}
+	}
+	w.Want(services...)
+	for deadline := time.Now().Add(5 * time.Second); !w.Ready() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	table, err := routetable.FromConfigWith(cfg, "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	b = startBridgeWith(t, cfg, table)
+	mu.Unlock()
+	onChange() // what changed while the bridge started
+	return b
+}
+
 // waitStatus polls a call until it answers want, or fails after d.
 func waitStatus(t *testing.T, b *bridge, path, body string, want int, d time.Duration) {
 	t.Helper()
@@ -90,7 +173,7 @@ func waitStatus(t *testing.T, b *bridge, path, body string, want int, d time.Dur
 func TestDubboZooKeeperInterfaceLevel(t *testing.T) {
 	zk := startZooKeeper(t)
 	ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: viazk, registry: \"zookeeper://%s\", registration: interface }\n", zk)
-	b := startBridge(t, dubboMapping(ups, "viazk"))
+	b := startDiscoveringBridge(t, dubboMapping(ups, "viazk"))
 
 	// No provider yet: a clear 503, not a hang or a panic.
 	code, r, _ := b.do("POST", "/viazk/echoInt", `1`, nil)
@@ -121,7 +204,7 @@ func TestDubboZooKeeperApplicationLevel(t *testing.T) {
 	zk := startZooKeeper(t)
 	startProvider(t, "-zk", zk, "-registration", "application")
 	ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: viazk, registry: \"zookeeper://%s\", registration: application }\n", zk)
-	b := startBridge(t, dubboMapping(ups, "viazk"))
+	b := startDiscoveringBridge(t, dubboMapping(ups, "viazk"))
 	waitStatus(t, b, "/viazk/echoInt", `1`, 200, 30*time.Second)
 	checkRoundTrips(t, b, "viazk")
 }
@@ -134,7 +217,7 @@ func TestDubboZooKeeperTriple(t *testing.T) {
 	zk := startZooKeeper(t)
 	startProvider(t, "-zk", zk, "-registration", "interface")
 	ups := fmt.Sprintf("upstreams:\n  dubbo:\n    - { name: viazktri, registry: \"zookeeper://%s\", registration: interface, protocol: triple }\n", zk)
-	b := startBridge(t, dubboMapping(ups, "viazktri"))
+	b := startDiscoveringBridge(t, dubboMapping(ups, "viazktri"))
 	waitStatus(t, b, "/viazktri/echoInt", `1`, 200, 30*time.Second)
 	checkRoundTrips(t, b, "viazktri")
 }

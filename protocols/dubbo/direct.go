@@ -40,13 +40,6 @@ func (e *ServiceNotFoundError) Error() string {
 
 func (e *ServiceNotFoundError) Is(t error) bool { return t == ErrServiceNotFound }
 
-// direct reports whether a call goes through protogate's own transport:
-// the dubbo protocol to providers listed by address. Triple, and
-// providers found in a registry, go through dubbo-go.
-func direct(c *Call) bool {
-	return c.Upstream.Protocol == "dubbo" && (c.Endpoints != nil || c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0)
-}
-
 // callAddrs are the providers a direct call may go to: those discovered,
 // or the upstream's URLs. None discovered is no provider at all.
 func callAddrs(c *Call) ([]string, error) {

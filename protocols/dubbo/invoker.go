@@ -7,25 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"dubbo.apache.org/dubbo-go/v3"
-	"dubbo.apache.org/dubbo-go/v3/client"
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
-	"dubbo.apache.org/dubbo-go/v3/filter/generic"
-	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
-	// dubbo-go wires protocols, filters, clusters and registries through
-	// these side effects; a trimmed set leaves a nil invoker at call time.
-	_ "dubbo.apache.org/dubbo-go/v3/imports"
-	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
 	tri "dubbo.apache.org/dubbo-go/v3/protocol/triple/triple_protocol"
-	"dubbo.apache.org/dubbo-go/v3/registry"
-	getty "github.com/apache/dubbo-getty"
 	hessian "github.com/apache/dubbo-go-hessian2"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -72,22 +61,12 @@ type Call struct {
 	Endpoints []string
 }
 
-// refKey is what one pooled reference is for: one per service, shared by
-// every route to it. A second interface-level ZooKeeper reference to the
-// same service in one process sees no providers, and references from one
-// dubbo-go client share settings, so each reference gets its own client and
-// per-call differences (timeout, retries) are handled here, not in dubbo-go.
-type refKey struct {
-	upstream, service, version, group string
-}
-
-// Invoker makes generic calls, holding one reference per refKey, created on
-// first use and reused by every request after.
+// Invoker makes generic calls to the providers a call names: over the
+// dubbo protocol through protogate's own transport, over triple through
+// dubbo-go's triple client with protogate's codec. It runs no registry
+// client: providers found in a registry come with the call.
 type Invoker struct {
 	log    *slog.Logger
-	ins    *dubbo.Instance
-	mu     sync.Mutex
-	refs   map[refKey]*reference
 	health *health
 	// wire is protogate's own dubbo-protocol transport, for providers
 	// listed by address; next turns the round robin over them.
@@ -97,42 +76,16 @@ type Invoker struct {
 	triple *tripleClients
 }
 
-type reference struct {
-	once sync.Once
-	svc  *generic.GenericService
-	err  error
-}
-
-// One dubbo-go instance per process: creating another rewrites global
-// state (getty's logger) that the first instance's connections are reading.
-var (
-	instanceOnce sync.Once
-	instance     *dubbo.Instance
-	instanceErr  error
-)
-
-// NewInvoker returns an invoker on the process's dubbo-go instance. What
-// dubbo-go itself prints goes to log too (its loggers are process-wide: to
-// the log of the latest invoker).
+// NewInvoker returns an invoker logging to log. What dubbo-go's libraries
+// print goes there too (their loggers are process-wide: to the log of the
+// latest invoker).
 func NewInvoker(log *slog.Logger) (*Invoker, error) {
 	SetLogger(log)
-	instanceOnce.Do(func() {
-		instance, instanceErr = dubbo.NewInstance(
-			dubbo.WithName("protogate-bridge"),
-			LoggerOption(log),
-			// dubbo-go's own signal handler would exit the process; the
-			// bridge shuts down on its own terms.
-			dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
-		)
-	})
-	if instanceErr != nil {
-		return nil, fmt.Errorf("dubbo-go: %w", instanceErr)
-	}
 	wc, err := wire.NewClient(wire.Options{Logger: log.With("component", "dubbo-wire")})
 	if err != nil {
 		return nil, fmt.Errorf("dubbo transport: %w", err)
 	}
-	return &Invoker{log: log, ins: instance, refs: map[refKey]*reference{}, health: newHealth(log), wire: wc,
+	return &Invoker{log: log, health: newHealth(log), wire: wc,
 		triple: newTripleClients()}, nil
 }
 
@@ -148,7 +101,7 @@ func (inv *Invoker) Retain(keep map[string]bool) {
 	inv.triple.retain(keep)
 }
 
-// Invoke calls the method and returns the provider's result as dubbo-go
+// Invoke calls the method and returns the provider's result as hessian
 // decoded it. A failed call is logged at DEBUG only: the upstream going
 // away and coming back is logged once each way, whatever the calls.
 func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
@@ -162,73 +115,15 @@ func (inv *Invoker) Invoke(ctx context.Context, c *Call) (any, error) {
 }
 
 func (inv *Invoker) invoke(ctx context.Context, c *Call) (any, error) {
-	if direct(c) {
-		return inv.callDirect(ctx, c)
+	if c.Upstream.Registry != "" && c.Endpoints == nil {
+		// Bridges run no registry client: the control plane reads the
+		// registry and puts the providers in the route table.
+		return nil, fmt.Errorf("%w: no providers of %s have been discovered yet", ErrNoProvider, serviceKey(c))
 	}
-	if tripleDirect(c) {
+	if c.Upstream.Protocol == config.DubboProtocolTriple {
 		return inv.callTriple(ctx, c)
 	}
-	key := refKey{c.Upstream.Name, c.Service, c.Version, c.Group}
-	inv.mu.Lock()
-	ref, ok := inv.refs[key]
-	if !ok {
-		ref = &reference{}
-		inv.refs[key] = ref
-	}
-	inv.mu.Unlock()
-	ref.once.Do(func() { ref.svc, ref.err = inv.refer(c) })
-	if ref.err != nil {
-		// A failed reference is not kept: the next request tries again.
-		inv.mu.Lock()
-		if inv.refs[key] == ref {
-			delete(inv.refs, key)
-		}
-		inv.mu.Unlock()
-		return nil, ref.err
-	}
-	if att := genericAttachments(c); len(att) > 0 {
-		ctx = context.WithValue(ctx, constant.AttachmentKey, att)
-	}
-	types, args := genericArgs(c)
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	retries, unsent := 0, 0
-	for {
-		v, err := call(ctx, ref.svc, c, types, args)
-		switch {
-		case err == nil, ctx.Err() != nil:
-			return v, err
-		case errors.Is(err, errNotSent) && unsent < maxUnsentRetries:
-			// The request never left this process (a connection that died
-			// is still in getty's pool until it has reconnected every other
-			// one, seconds after a provider restart): another connection
-			// is tried, whatever the method.
-			unsent++
-		case errors.Is(err, ErrNoProvider) && retries < c.Retries:
-			// Only a call that never reached a provider is retried, and
-			// only for methods the mapping marks idempotent (Retries is 0
-			// otherwise).
-			retries++
-		default:
-			return v, err
-		}
-	}
-}
-
-// genericAttachments are the route's attachments and, over the dubbo
-// protocol, the call's own timeout: dubbo-go's dubbo invoker takes a
-// "timeout" attachment as this call's timeout and hands it on to the
-// provider in milliseconds. (Over triple it would go out verbatim as an
-// attachment; there the context's deadline is what the provider gets.)
-func genericAttachments(c *Call) map[string]any {
-	att := make(map[string]any, len(c.Attachments)+1)
-	for k, v := range c.Attachments {
-		att[k] = v
-	}
-	if c.Upstream.Protocol != config.DubboProtocolTriple {
-		att[constant.TimeoutKey] = c.Timeout.String()
-	}
-	return att
+	return inv.callDirect(ctx, c)
 }
 
 // genericArgs are the parameter types and values of $invoke, never nil: a
@@ -245,176 +140,11 @@ func genericArgs(c *Call) ([]string, []hessian.Object) {
 	return types, args
 }
 
-// errNotSent marks a failure that happened before the request was written:
-// getty refuses to write to a closed session.
+// errNotSent marks a failure that happened before the request was written
+// (a triple connection that could not be dialled).
 var errNotSent = errors.New("the request was not sent")
 
-// maxUnsentRetries bounds the retries of requests that were never sent;
-// getty picks a connection at random, so a few attempts find a live one,
-// and each costs no more than a lookup while none is live.
-const maxUnsentRetries = 8
-
-// call runs one invocation, bounded by ctx even if dubbo-go is not.
-func call(ctx context.Context, svc *generic.GenericService, c *Call, types []string, args []hessian.Object) (any, error) {
-	type result struct {
-		v   any
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- result{nil, fmt.Errorf("%w: the call failed inside dubbo-go: %v", ErrNoProvider, r)}
-			}
-		}()
-		v, err := svc.Invoke(ctx, c.Method, types, args)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		err := classify(r.err, c)
-		if errors.Is(err, ErrNoProvider) && !errors.Is(err, errNotSent) && nearDeadline(ctx) {
-			// getty's own timer for the same timeout fired: its wheel
-			// ticks every 10 ms and can end a call before the deadline.
-			return nil, ErrTimeout
-		}
-		return r.v, err
-	case <-ctx.Done():
-		return nil, ErrTimeout
-	}
-}
-
-// timerSlack is how early before the context's deadline getty's timer
-// wheel may give up on a call (its ticks are 10 ms).
-const timerSlack = 25 * time.Millisecond
-
-// nearDeadline reports whether ctx is done or about to be.
-func nearDeadline(ctx context.Context) bool {
-	dl, ok := ctx.Deadline()
-	return ctx.Err() != nil || ok && time.Until(dl) < timerSlack
-}
-
-// refer creates a reference. For direct URLs the providers are dialled
-// first: dubbo-go panics building a reference to a provider that is down.
-func (inv *Invoker) refer(c *Call) (svc *generic.GenericService, err error) {
-	u := c.Upstream
-	opts := []client.ClientOption{client.WithClientSerialization(constant.Hessian2Serialization)}
-	if u.Protocol == config.DubboProtocolTriple {
-		opts = append(opts, client.WithClientProtocolTriple())
-	} else {
-		opts = append(opts, client.WithClientProtocolDubbo())
-	}
-	// Failfast: dubbo-go's failover retries twice by default, which would
-	// run a non-idempotent call three times; retries happen in Invoke. No
-	// request timeout: dubbo-go replaces a reference's with the client's
-	// (3 s) anyway; each call brings its own (genericAttachments, and the
-	// context's deadline, which dubbo-go's triple client keeps when set).
-	// The receive limit is the upstream's: dubbo-go's triple client reads it
-	// from this URL parameter (4 MiB when absent).
-	refOpts := []client.ReferenceOption{client.WithRetries(0), client.WithClusterFailFast(),
-		client.WithParam(constant.MaxCallRecvMsgSize, strconv.FormatInt(int64(u.MaxResponse), 10))}
-	if c.Version != "" {
-		refOpts = append(refOpts, client.WithVersion(c.Version))
-	}
-	if c.Group != "" {
-		refOpts = append(refOpts, client.WithGroup(c.Group))
-	}
-	if len(u.URLs) > 0 {
-		reachable := reachableURLs(u.URLs, time.Second)
-		if len(reachable) == 0 {
-			return nil, fmt.Errorf("%w: none of %s answers", ErrNoProvider, strings.Join(hosts(u.URLs), ", "))
-		}
-		refOpts = append(refOpts, client.WithURL(strings.Join(reachable, ";")))
-	} else {
-		ru, perr := url.Parse(u.Registry)
-		if perr != nil {
-			return nil, perr
-		}
-		reg := []registry.Option{registry.WithZookeeper(), registry.WithAddress(ru.Host), registry.WithTimeout(5 * time.Second)}
-		if u.Registration == "application" {
-			reg = append(reg, registry.WithRegisterService())
-		} else {
-			reg = append(reg, registry.WithRegisterInterface())
-		}
-		opts = append(opts, client.WithClientRegistry(reg...))
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			svc, err = nil, fmt.Errorf("%w: dubbo-go could not build a reference: %v", ErrNoProvider, r)
-		}
-	}()
-	cli, err := inv.ins.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
-	}
-	svc, err = cli.NewGenericService(c.Service, refOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoProvider, err)
-	}
-	inv.log.Info("dubbo reference created", "upstream", u.Name, "service", c.Service, "version", c.Version, "group", c.Group, "protocol", u.Protocol)
-	return svc, nil
-}
-
-// reachableURLs keeps the direct provider URLs that accept a connection.
-func reachableURLs(urls []string, timeout time.Duration) []string {
-	var out []string
-	for _, raw := range urls {
-		pu, err := url.Parse(raw)
-		if err != nil {
-			continue
-		}
-		conn, err := net.DialTimeout("tcp", pu.Host, timeout)
-		if err != nil {
-			continue
-		}
-		conn.Close()
-		out = append(out, raw)
-	}
-	return out
-}
-
-func hosts(urls []string) []string {
-	out := make([]string, len(urls))
-	for i, raw := range urls {
-		out[i] = raw
-		if pu, err := url.Parse(raw); err == nil {
-			out[i] = pu.Host
-		}
-	}
-	return out
-}
-
-// classify turns dubbo-go's errors into the kinds a caller acts on, by
-// what they are: an exception the provider sent, a triple status, getty's
-// closed session; never by their text.
-func classify(err error, c *Call) error {
-	if err == nil {
-		return nil
-	}
-	var (
-		ge  *hessian2.GenericException
-		gev hessian2.GenericException
-		te  *tri.Error
-	)
-	switch {
-	case errors.As(err, &ge):
-		return &ProviderError{Class: ge.ExceptionClass, Message: ge.ExceptionMessage}
-	case errors.As(err, &gev):
-		return &ProviderError{Class: gev.ExceptionClass, Message: gev.ExceptionMessage}
-	case errors.As(err, &te):
-		return classifyTriple(err, c)
-	case errors.Is(err, getty.ErrSessionClosed):
-		return fmt.Errorf("%w: %w: %v", ErrNoProvider, errNotSent, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return ErrTimeout
-	}
-	// Anything else is dubbo-go's own, made without an answer from a
-	// provider: none in its directory (its cluster's "no provider
-	// available"), a destroyed invoker, a connection it could not make.
-	return fmt.Errorf("%w: %v", ErrNoProvider, err)
-}
-
-// Over triple, a call to providers listed by address goes through dubbo-go's
+// Over triple, a call goes through dubbo-go's
 // triple client (its triple_protocol package: gRPC over HTTP/2, the $invoke
 // TripleRequestWrapper) with a codec of protogate's own instead of through
 // dubbo-go's generic service, for three things the latter gets wrong:
@@ -436,16 +166,7 @@ func classify(err error, c *Call) error {
 // alone, so it has no class. What remains: a GenericException with an empty
 // message prints as its bare class and cannot be told from a plain error
 // (it comes back as the message, without a class); the exception's stack
-// and cause never travel. Providers found in a registry still go through
-// dubbo-go's generic service, where null results over triple still fail
-// and the client-wide "timeout" attachment is still sent (the deadline and
-// the classification are right there too).
-
-// tripleDirect reports whether a call goes to triple providers listed by
-// address.
-func tripleDirect(c *Call) bool {
-	return c.Upstream.Protocol == config.DubboProtocolTriple && (c.Endpoints != nil || c.Upstream.Registry == "" && len(c.Upstream.URLs) > 0)
-}
+// and cause never travel.
 
 // tripleClients holds one triple client per provider and service, all on
 // one HTTP/2 transport (one connection per provider).

@@ -16,7 +16,6 @@ import (
 	"dubbo.apache.org/dubbo-go/v3"
 	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
 	dubbologger "dubbo.apache.org/dubbo-go/v3/logger"
-	"dubbo.apache.org/dubbo-go/v3/protocol/dubbo/hessian2"
 	tri "dubbo.apache.org/dubbo-go/v3/protocol/triple/triple_protocol"
 	getty "github.com/apache/dubbo-getty"
 	"github.com/dubbogo/go-zookeeper/zk"
@@ -240,11 +239,10 @@ func TestHealthTransitions(t *testing.T) {
 	}
 }
 
-// TestClassifyUnsent: errors are classified by what they are, never by
-// their text. A write refused on a closed session (getty's sentinel) and a
-// triple connection that could not be dialled never reached the provider,
-// and say so (the invoker sends them again whatever the method); an
-// exception is the provider's whatever its message says.
+// TestClassifyUnsent: triple errors are classified by what they are, never
+// by their text. A connection that could not be dialled never reached the
+// provider, and says so (the invoker sends the call elsewhere whatever the
+// method); an exception is the provider's whatever its message says.
 func TestClassifyUnsent(t *testing.T) {
 	c := &Call{Upstream: &config.DubboUpstream{Name: "users", MaxResponse: 1 << 20}, Service: "com.example.UserService"}
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
@@ -255,23 +253,19 @@ func TestClassifyUnsent(t *testing.T) {
 		unsent     bool
 		class      string // a ProviderError of this class; "-": none
 	}{
-		{"closed session", fmt.Errorf("request: %w", getty.ErrSessionClosed), true, true, "-"},
 		{"dial refused", tri.NewError(tri.CodeUnavailable, &url.Error{Op: "Post", URL: "http://x", Err: dial}), true, true, "-"},
 		{"connection lost", tri.NewError(tri.CodeUnavailable, errors.New("stream reset")), true, false, "-"},
-		{"dubbo-go without a provider", errors.New("Failed to invoke the method m. No provider available"), true, false, "-"},
-		{"exception saying unavailable", &hessian2.GenericException{ExceptionClass: "java.lang.IllegalStateException", ExceptionMessage: "unavailable"}, false, false, "java.lang.IllegalStateException"},
 		{"triple exception", tri.NewWireError(tri.CodeUnknown, errors.New("java exception: java.lang.IllegalStateException - no provider available")), false, false, "java.lang.IllegalStateException"},
 		{"triple plain error", tri.NewWireError(tri.CodeUnknown, errors.New("session Already Closed")), false, false, ""},
-		{"plain error saying unavailable", errors.New("unavailable: connection refused"), true, false, "-"},
 	} {
-		err := classify(tc.in, c)
+		err := classifyTriple(tc.in, c)
 		var pe *ProviderError
 		class := "-"
 		if errors.As(err, &pe) {
 			class = pe.Class
 		}
 		if errors.Is(err, ErrNoProvider) != tc.noProvider || errors.Is(err, errNotSent) != tc.unsent || class != tc.class {
-			t.Errorf("%s: classify(%v) = %v: no provider %v, unsent %v, class %q; want %v, %v, %q", tc.name, tc.in, err,
+			t.Errorf("%s: classifyTriple(%v) = %v: no provider %v, unsent %v, class %q; want %v, %v, %q", tc.name, tc.in, err,
 				errors.Is(err, ErrNoProvider), errors.Is(err, errNotSent), class, tc.noProvider, tc.unsent, tc.class)
 		}
 	}
@@ -283,8 +277,8 @@ func TestClassifyUnsent(t *testing.T) {
 		{tri.NewWireError(tri.CodeUnimplemented, errors.New("no implementation found")), ErrServiceNotFound},
 		{tri.NewError(tri.CodeResourceExhausted, errors.New("message size 2097200 is larger than configured max 1048576")), ErrResponseTooLarge},
 	} {
-		if err := classify(tc.in, c); !errors.Is(err, tc.want) {
-			t.Errorf("classify(%v) = %v, want %v", tc.in, err, tc.want)
+		if err := classifyTriple(tc.in, c); !errors.Is(err, tc.want) {
+			t.Errorf("classifyTriple(%v) = %v, want %v", tc.in, err, tc.want)
 		}
 	}
 }
