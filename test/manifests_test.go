@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -115,23 +116,43 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("the mapping in the ConfigMap is invalid:\n%v", err)
 	}
 
+	// The control plane reads the mapping; the bridges follow the control
+	// plane over ADS and read no file.
+	xdsSvcPort, _ := get(m["Service/protogate-xds"], "spec", "ports", 0, "port").(int)
+	bridgeArgs, _ := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "containers", 0, "args").([]any)
+	wantArgs := []any{"bridge", "--xds", "protogate-xds:" + strconv.Itoa(xdsSvcPort), "--node-group", cfg.XDS.Groups[0].Name}
+	if len(bridgeArgs) < len(wantArgs) || fmt.Sprint(bridgeArgs[:len(wantArgs)]) != fmt.Sprint(wantArgs) {
+		t.Errorf("the bridges run %v, want %v...: the control plane's Service and a group of the mapping", bridgeArgs, wantArgs)
+	}
+	if v := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "volumes"); v != nil {
+		t.Errorf("the bridges mount %v; they read no mapping file", v)
+	}
+	bridgeAddr := ""
+	envs, _ := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "containers", 0, "env").([]any)
+	for _, e := range envs {
+		if em, _ := e.(map[string]any); em["name"] == "PROTOGATE_BRIDGE_ADDRESS" {
+			bridgeAddr, _ = em["value"].(string)
+		}
+	}
 	for _, w := range []struct {
 		name, command, port, portAddr string
 	}{
 		{"Deployment/protogate-controlplane", "controlplane", "admin", cfg.XDS.AdminAddress},
-		{"Deployment/protogate-bridges", "bridge", "http", cfg.Bridge.Address},
+		{"Deployment/protogate-bridges", "bridge", "http", bridgeAddr},
 	} {
 		d := m[w.name]
 		if d == nil {
 			t.Fatalf("%s is missing", w.name)
 		}
-		args, _ := get(d, "spec", "template", "spec", "containers", 0, "args").([]any)
-		if len(args) < 3 || args[0] != w.command || args[1] != "-c" || args[2] != "/etc/protogate/mapping.yaml" {
-			t.Errorf("%s runs %v, want %s -c /etc/protogate/mapping.yaml", w.name, args, w.command)
-		}
-		if get(d, "spec", "template", "spec", "containers", 0, "volumeMounts", 0, "mountPath") != "/etc/protogate" ||
-			get(d, "spec", "template", "spec", "volumes", 0, "configMap", "name") != "protogate-mapping" {
-			t.Errorf("%s does not mount protogate-mapping at /etc/protogate", w.name)
+		if w.command == "controlplane" {
+			args, _ := get(d, "spec", "template", "spec", "containers", 0, "args").([]any)
+			if len(args) < 3 || args[0] != w.command || args[1] != "-c" || args[2] != "/etc/protogate/mapping.yaml" {
+				t.Errorf("%s runs %v, want %s -c /etc/protogate/mapping.yaml", w.name, args, w.command)
+			}
+			if get(d, "spec", "template", "spec", "containers", 0, "volumeMounts", 0, "mountPath") != "/etc/protogate" ||
+				get(d, "spec", "template", "spec", "volumes", 0, "configMap", "name") != "protogate-mapping" {
+				t.Errorf("%s does not mount protogate-mapping at /etc/protogate", w.name)
+			}
 		}
 		if got := containerPort(d, w.port); got != port(t, w.portAddr) {
 			t.Errorf("%s port %s = %d, the mapping serves on %s", w.name, w.port, got, w.portAddr)
@@ -149,8 +170,8 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("bridges run %d replica(s); they are stateless, run several", r)
 	}
 	grace, _ := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
-	if float64(grace) <= cfg.Bridge.ShutdownTimeout.Std().Seconds() {
-		t.Errorf("bridges get %ds to stop, less than bridge.shutdown_timeout %s", grace, cfg.Bridge.ShutdownTimeout)
+	if float64(grace) <= (cfg.Bridge.DrainWindow + cfg.Bridge.ShutdownTimeout).Std().Seconds() {
+		t.Errorf("bridges get %ds to stop, less than bridge.drain_window %s + shutdown_timeout %s", grace, cfg.Bridge.DrainWindow, cfg.Bridge.ShutdownTimeout)
 	}
 	// Envoy reaches the bridges through their Service, as the mapping says.
 	svcPort, _ := get(m["Service/protogate-bridges"], "spec", "ports", 0, "port").(int)
