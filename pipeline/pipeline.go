@@ -7,8 +7,10 @@
 package pipeline
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
@@ -30,6 +32,12 @@ type Pipeline struct {
 	// Running is the mapping the process started with: settings that
 	// apply only at start are compared with it.
 	Running *config.Config
+	// Registries, when set, follows the registries of the mapping's Dubbo
+	// upstreams; what they hold goes into every translation.
+	Registries *Registries
+
+	mu   sync.Mutex
+	last *config.Config // the mapping last prepared successfully
 }
 
 // Change is a translated mapping, prepared and not yet committed.
@@ -40,6 +48,7 @@ type Change struct {
 	Table    *routetable.Table
 	bridges  *bridges.Server
 	prepared *bridges.Prepared
+	pipeline *Pipeline
 }
 
 // Load reads and validates the mapping.
@@ -48,12 +57,17 @@ func (p *Pipeline) Load() (*config.Config, error) { return config.Load(p.Path) }
 // Prepare translates a loaded mapping and prepares the in-process bridges
 // for it; nothing serving changes. On failure nothing is left open.
 func (p *Pipeline) Prepare(cfg *config.Config) (*Change, error) {
-	res, err := translator.Translate(cfg)
+	var disc routetable.Discovered
+	if p.Registries != nil {
+		p.Registries.Follow(cfg)
+		disc = p.Registries
+	}
+	res, err := translator.TranslateWith(cfg, disc)
 	if err != nil {
 		return nil, err
 	}
 	c := &Change{Config: cfg, Result: res, bridges: p.Bridges}
-	if c.Table, err = routetable.FromConfig(cfg, p.Group); err != nil {
+	if c.Table, err = routetable.FromConfigWith(cfg, p.Group, disc); err != nil {
 		return nil, err
 	}
 	if p.Bridges != nil {
@@ -61,19 +75,24 @@ func (p *Pipeline) Prepare(cfg *config.Config) (*Change, error) {
 			return nil, err
 		}
 	}
-	if p.Running != nil {
+	if p.Running != nil && p.Running != cfg {
 		if fields := config.RestartNeeded(p.Running, cfg); len(fields) > 0 {
 			p.log().Warn("these settings changed but apply only after a restart", "fields", strings.Join(fields, ", "))
 		}
 	}
+	c.pipeline = p
 	return c, nil
 }
 
-// Commit switches the in-process bridges to the change.
+// Commit switches the in-process bridges to the change, which becomes the
+// mapping a Refresh starts from.
 func (c *Change) Commit() {
 	if c.prepared != nil {
 		c.bridges.Commit(c.prepared)
 	}
+	c.pipeline.mu.Lock()
+	c.pipeline.last = c.Config
+	c.pipeline.mu.Unlock()
 }
 
 // Discard releases what Prepare opened.
@@ -96,16 +115,45 @@ func (p *Pipeline) Source() xds.Source {
 }
 
 // LoadedSource publishes a mapping already loaded (at start, so the file
-// is not read and validated twice). Bridges built from it already serve
-// it, so there is nothing to prepare for them.
+// is not read and validated twice).
 func (p *Pipeline) LoadedSource(cfg *config.Config) xds.Source {
+	return func() (map[string]xds.Resources, xds.Outcome, error) { return p.sourceOf(cfg) }
+}
+
+// ChangeSource publishes a change already prepared (at start: the bridges
+// built from it serve it already).
+func (c *Change) Source() xds.Source {
+	return func() (map[string]xds.Resources, xds.Outcome, error) { return c.Result.ByGroup(), c, nil }
+}
+
+// Refresh is the source of a reload that reads no file: the last mapping
+// again, with what the registries hold now.
+func (p *Pipeline) Refresh() xds.Source {
 	return func() (map[string]xds.Resources, xds.Outcome, error) {
-		res, err := translator.Translate(cfg)
-		if err != nil {
-			return nil, nil, err
+		p.mu.Lock()
+		cfg := p.last
+		p.mu.Unlock()
+		if cfg == nil {
+			return nil, nil, errors.New("no mapping has been loaded yet")
 		}
-		return res.ByGroup(), nil, nil
+		return p.sourceOf(cfg)
 	}
+}
+
+// ApplyRefresh is Refresh for bridges with no control plane in the process.
+func (p *Pipeline) ApplyRefresh() error {
+	p.mu.Lock()
+	cfg := p.last
+	p.mu.Unlock()
+	if cfg == nil {
+		return errors.New("no mapping has been loaded yet")
+	}
+	c, err := p.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	c.Commit()
+	return nil
 }
 
 func (p *Pipeline) sourceOf(cfg *config.Config) (map[string]xds.Resources, xds.Outcome, error) {

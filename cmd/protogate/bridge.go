@@ -60,7 +60,9 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 			if err != nil {
 				return err
 			}
-			pl := &pipeline.Pipeline{Path: path, Log: log, Group: group, Running: cfg}
+			regs := &pipeline.Registries{Log: log}
+			defer regs.Close()
+			pl := &pipeline.Pipeline{Path: path, Log: log, Group: group, Running: cfg, Registries: regs}
 			first, err := pl.Prepare(cfg)
 			if err != nil {
 				return reportProblems(cmd, path, asProblems(path, err))
@@ -77,6 +79,12 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 			// Reload routes when the mapping changes (or on SIGHUP); a bad
 			// change is logged and the running routes stay.
 			pl.Bridges = srv
+			first.Commit() // the mapping a registry change starts from
+			regs.OnChange = func() {
+				if err := pl.ApplyRefresh(); err != nil {
+					log.Error("registry change not applied", "err", err.Error())
+				}
+			}
 			reload := func(reason string) {
 				if err := pl.Apply(); err != nil {
 					log.Error("reload rejected; still serving the last good mapping", "reason", reason, "problems", err.Error())

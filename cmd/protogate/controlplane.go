@@ -37,7 +37,12 @@ configuration keeps serving. The admin server has /healthz, /readyz, /metrics, /
 				return err
 			}
 			srv := xds.New(xdsOptions(cfg, log))
-			pl := &pipeline.Pipeline{Path: path, Log: log, Running: cfg}
+			// The control plane is the one reader of the registries: what
+			// they hold goes to Envoy (EDS) and to the bridges' tables.
+			regs := &pipeline.Registries{Log: log}
+			defer regs.Close()
+			pl := &pipeline.Pipeline{Path: path, Log: log, Running: cfg, Registries: regs}
+			regs.OnChange = func() { _ = srv.Reload("registry change", pl.Refresh()) }
 			src := pl.Source()
 			if err := srv.Reload("start", pl.LoadedSource(cfg)); err != nil {
 				return reportProblems(cmd, path, err)

@@ -16,7 +16,6 @@ import (
 	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/pipeline"
 	natsproto "github.com/protogate/protogate/protocols/nats"
-	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -56,11 +55,17 @@ NATS server with JetStream, for development only.`,
 				log.Warn("embedded NATS server started: for development only (one node, no replication, no auth)",
 					"upstream", u.Name, "url", e.URL(), "data_dir", e.Dir())
 			}
-			table, err := routetable.FromConfig(cfg, "")
+			// One pipeline for both: the bridges prepare the same mapping
+			// Envoy is sent, and switch only once it is published; the
+			// registries are read here, once, for both.
+			regs := &pipeline.Registries{Log: log}
+			defer regs.Close()
+			pl := &pipeline.Pipeline{Path: path, Log: log, Running: cfg, Registries: regs}
+			first, err := pl.Prepare(cfg)
 			if err != nil {
 				return reportProblems(cmd, path, asProblems(path, err))
 			}
-			br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: log, NATSURLs: urls})
+			br, err := bridges.New(cfg.Bridge, first.Table, bridges.Options{Logger: log, NATSURLs: urls})
 			if err != nil {
 				return err
 			}
@@ -73,13 +78,12 @@ NATS server with JetStream, for development only.`,
 				return out
 			}
 			srv := xds.New(opts)
-			// One pipeline for both: the bridges prepare the same mapping
-			// Envoy is sent, and switch only once it is published.
-			pl := &pipeline.Pipeline{Path: path, Log: log, Bridges: br, Running: cfg}
+			pl.Bridges = br
+			regs.OnChange = func() { _ = srv.Reload("registry change", pl.Refresh()) }
 			src := pl.Source()
 			// At start the bridges already serve cfg (bridges.New); Envoy
 			// gets the same mapping without reading the file again.
-			if err := srv.Reload("start", pl.LoadedSource(cfg)); err != nil {
+			if err := srv.Reload("start", first.Source()); err != nil {
 				return reportProblems(cmd, path, err)
 			}
 			if err := srv.Start(); err != nil {

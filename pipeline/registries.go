@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/protocols/dubbo/registry"
+)
+
+// Registries follows every ZooKeeper the mapping's Dubbo upstreams name,
+// for the services routed to them: the control plane is the one reader of
+// the registry, and what it finds reaches Envoy (EDS) and the bridges (their
+// route tables).
+type Registries struct {
+	Log *slog.Logger
+	// OnChange runs when a followed service's providers change (debounced
+	// by the watchers); the control plane then publishes again.
+	OnChange func()
+
+	mu       sync.Mutex
+	watchers map[registryKey]*registry.Watcher
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+type registryKey struct{ addr, registration string }
+
+// firstReadWait bounds how long a new registry may take to be read before
+// the translation goes on without it (its providers arrive as a change).
+const firstReadWait = 3 * time.Second
+
+// Follow starts watching the registries cfg names, wants the services its
+// routes call on each, and stops watching those no longer named.
+func (r *Registries) Follow(cfg *config.Config) {
+	r.mu.Lock()
+	if r.watchers == nil {
+		r.watchers = map[registryKey]*registry.Watcher{}
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+	}
+	wanted := map[registryKey][]string{}
+	for i := range cfg.Upstreams.Dubbo {
+		u := &cfg.Upstreams.Dubbo[i]
+		if u.Registry == "" {
+			continue
+		}
+		k := keyOf(u)
+		wanted[k] = append(wanted[k], servicesOf(cfg, u.Name)...)
+	}
+	var fresh []*registry.Watcher
+	for k, services := range wanted {
+		w, ok := r.watchers[k]
+		if !ok {
+			var err error
+			w, err = registry.Watch(r.ctx, k.addr, k.registration, r.log(), r.changed)
+			if err != nil {
+				r.log().Error("cannot follow the registry", "registry", k.addr, "err", err)
+				continue
+			}
+			r.watchers[k] = w
+			fresh = append(fresh, w)
+		}
+		slices.Sort(services)
+		w.Want(slices.Compact(services)...)
+	}
+	for k, w := range r.watchers {
+		if _, ok := wanted[k]; !ok {
+			w.Close()
+			delete(r.watchers, k)
+		}
+	}
+	r.mu.Unlock()
+	// A registry read for the first time gets a moment, so the first
+	// translation already has its providers.
+	deadline := time.Now().Add(firstReadWait)
+	for _, w := range fresh {
+		for !w.Ready() && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// Providers answers routetable.Discovered.
+func (r *Registries) Providers(u *config.DubboUpstream, service, version, group, protocol string) []string {
+	r.mu.Lock()
+	w := r.watchers[keyOf(u)]
+	r.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range w.Providers(service, version, group, protocol) {
+		out = append(out, p.Addr)
+	}
+	return out
+}
+
+// Close stops every watcher.
+func (r *Registries) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, w := range r.watchers {
+		w.Close()
+		delete(r.watchers, k)
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+func (r *Registries) changed() {
+	if r.OnChange != nil {
+		r.OnChange()
+	}
+}
+
+func (r *Registries) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
+}
+
+func keyOf(u *config.DubboUpstream) registryKey {
+	addr := u.Registry
+	if pu, err := url.Parse(u.Registry); err == nil && pu.Host != "" {
+		addr = pu.Host
+	}
+	return registryKey{addr: addr, registration: u.Registration}
+}
+
+// servicesOf lists the interfaces routed to upstream: the bridge routes'
+// services and the dubbo listeners' exact service matches (a prefix match
+// names no interface to watch).
+func servicesOf(cfg *config.Config, upstream string) []string {
+	var out []string
+	for _, l := range cfg.Listeners {
+		for _, rt := range l.Routes {
+			switch {
+			case rt.Dubbo != nil && rt.Dubbo.Upstream == upstream:
+				out = append(out, rt.Dubbo.Service)
+			case l.Protocol == config.ProtocolDubbo && rt.Upstream == upstream && rt.Match.Service != "" &&
+				!hasWildcard(rt.Match.Service):
+				out = append(out, rt.Match.Service)
+			}
+		}
+	}
+	return out
+}
+
+func hasWildcard(s string) bool { return len(s) >= 2 && s[len(s)-2:] == ".*" }
