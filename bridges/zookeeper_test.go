@@ -3,81 +3,20 @@ package bridges
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/internal/testpeer"
 	"github.com/protogate/protogate/protocols/dubbo/registry"
 	"github.com/protogate/protogate/routetable"
 )
 
-const zkServer = "/usr/share/zookeeper/bin/zkServer.sh"
-
-// startZooKeeper runs Debian's ZooKeeper on a free loopback port in a temp
-// directory; `make test` installs the package when it is missing.
-func startZooKeeper(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(zkServer); err != nil {
-		t.Fatalf("ZooKeeper is not installed (%v); `make test` installs it (apt-get install -y zookeeper)", err)
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := filepath.Join(dir, "zoo.cfg")
-	body := fmt.Sprintf("tickTime=1000\ninitLimit=5\nsyncLimit=2\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=srvr\nminSessionTimeout=2000\nmaxSessionTimeout=6000\n", filepath.Join(dir, "data"), port)
-	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(zkServer, "start-foreground", cfg)
-	cmd.Env = append(os.Environ(), "ZOO_LOG_DIR="+dir, "ZOOCFGDIR="+dir)
-	logFile, _ := os.Create(filepath.Join(dir, "zk.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "zk.log"))
-			t.Logf("ZooKeeper's log:\n%s", log)
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if zkServing(addr) {
-			return addr
-		}
-	}
-	t.Fatal("ZooKeeper did not start serving")
-	return ""
-}
-
-// zkServing asks srvr, which names the server's mode only once it serves
-// clients; ruok answers imok as soon as the process listens, before a
-// client can open a session (a provider registering then fails).
-func zkServing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("srvr")); err != nil {
-		return false
-	}
-	out, _ := io.ReadAll(c)
-	return strings.Contains(string(out), "Mode: standalone")
-}
+// startZooKeeper runs Debian's ZooKeeper on a free loopback port.
+func startZooKeeper(t *testing.T) string { return testpeer.StartZooKeeper(t, 6*time.Second).Addr }
 
 // zkProviders is what a registry watcher holds, as the control plane would
 // put it in a route table: bridges run no registry client of their own.

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,63 +20,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/protogate/protogate/internal/testpeer"
 	"github.com/protogate/protogate/translator"
 )
 
-const zkServer = "/usr/share/zookeeper/bin/zkServer.sh"
-
-// startZooKeeper runs Debian's ZooKeeper on a free loopback port in a temp
-// directory; `make test` installs the package when it is missing.
-func startZooKeeper(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(zkServer); err != nil {
-		t.Fatalf("ZooKeeper is not installed (%v); `make test` installs it (apt-get install -y zookeeper)", err)
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := filepath.Join(dir, "zoo.cfg")
-	body := fmt.Sprintf("tickTime=500\ninitLimit=5\nsyncLimit=2\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=srvr\nminSessionTimeout=1000\nmaxSessionTimeout=3000\n", filepath.Join(dir, "data"), port)
-	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(zkServer, "start-foreground", cfg)
-	cmd.Env = append(os.Environ(), "ZOO_LOG_DIR="+dir, "ZOOCFGDIR="+dir)
-	logFile, _ := os.Create(filepath.Join(dir, "zk.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-		logFile.Close()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if zkServing(addr) {
-			return addr
-		}
-	}
-	t.Fatal("ZooKeeper did not start serving")
-	return ""
-}
-
-// zkServing asks srvr, which names the mode only once the server serves
-// clients (ruok answers before a session can be opened).
-func zkServing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("srvr")); err != nil {
-		return false
-	}
-	out, _ := io.ReadAll(c)
-	return strings.Contains(string(out), "Mode: standalone")
-}
+// startZooKeeper runs Debian's ZooKeeper on a free loopback port; a killed
+// provider's registration goes within 3 s.
+func startZooKeeper(t *testing.T) string { return testpeer.StartZooKeeper(t, 3*time.Second).Addr }
 
 // process runs a binary until the test ends (SIGKILL then).
 func process(t *testing.T, bin string, args ...string) *exec.Cmd {

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,11 +18,12 @@ import (
 	"time"
 
 	"github.com/dubbogo/go-zookeeper/zk"
+
+	"github.com/protogate/protogate/internal/testpeer"
 )
 
 const (
-	zkServerScript = "/usr/share/zookeeper/bin/zkServer.sh"
-	iface          = "com.example.UserService"
+	iface = "com.example.UserService"
 	// sessionMax is the test ZooKeeper's maxSessionTimeout: the providers
 	// ask for 5 s, so a killed provider's nodes go within about this.
 	sessionMax = 2 * time.Second
@@ -44,104 +43,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(providerDir)
 	}
 	os.Exit(code)
-}
-
-// zkProc is Debian's ZooKeeper on a free loopback port, which a test can
-// kill and start again on the same port with the same data.
-type zkProc struct {
-	t    *testing.T
-	dir  string
-	cfg  string
-	addr string
-	cmd  *exec.Cmd
-	log  *os.File
-}
-
-// startZooKeeper runs ZooKeeper in a temp directory; `make test` installs
-// the package when it is missing. Sessions are kept short (1–2 s) so a
-// killed provider leaves quickly.
-func startZooKeeper(t *testing.T) *zkProc {
-	t.Helper()
-	if _, err := os.Stat(zkServerScript); err != nil {
-		t.Fatalf("ZooKeeper is not installed (%v); `make test` installs it (apt-get install -y zookeeper)", err)
-	}
-	z := &zkProc{t: t, dir: t.TempDir()}
-	port := freePort(t)
-	z.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	z.cfg = filepath.Join(z.dir, "zoo.cfg")
-	body := fmt.Sprintf("tickTime=500\ninitLimit=5\nsyncLimit=2\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=srvr\nminSessionTimeout=1000\nmaxSessionTimeout=%d\n",
-		filepath.Join(z.dir, "data"), port, sessionMax.Milliseconds())
-	if err := os.WriteFile(z.cfg, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if z.log, err = os.Create(filepath.Join(z.dir, "zk.log")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		z.kill()
-		z.log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(z.dir, "zk.log"))
-			t.Logf("ZooKeeper's log:\n%s", out)
-		}
-	})
-	z.start()
-	return z
-}
-
-// start runs the server and returns once it serves clients.
-func (z *zkProc) start() {
-	z.t.Helper()
-	z.cmd = exec.Command(zkServerScript, "start-foreground", z.cfg)
-	z.cmd.Env = append(os.Environ(), "ZOO_LOG_DIR="+z.dir, "ZOOCFGDIR="+z.dir)
-	z.cmd.Stdout, z.cmd.Stderr = z.log, z.log
-	if err := z.cmd.Start(); err != nil {
-		z.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if zkServing(z.addr) {
-			return
-		}
-	}
-	z.t.Fatal("ZooKeeper did not start serving")
-}
-
-// kill stops the server with SIGKILL; it may be called more than once.
-func (z *zkProc) kill() {
-	if z.cmd != nil {
-		_ = z.cmd.Process.Kill()
-		_, _ = z.cmd.Process.Wait()
-		z.cmd = nil
-	}
-}
-
-// zkServing asks srvr, which names the server's mode only once it serves
-// clients; ruok answers imok as soon as the process listens, before a
-// client can open a session.
-func zkServing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("srvr")); err != nil {
-		return false
-	}
-	out, _ := io.ReadAll(c)
-	return strings.Contains(string(out), "Mode: standalone")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // providerBinary builds examples/dubbo-provider once per test run.
@@ -174,7 +75,7 @@ type provider struct {
 // in ZooKeeper, and waits until it says it is ready.
 func startProvider(t *testing.T, zkAddr, registration string) *provider {
 	t.Helper()
-	p := &provider{dubboPort: freePort(t), triPort: freePort(t), exited: make(chan struct{})}
+	p := &provider{dubboPort: testpeer.FreePort(t), triPort: testpeer.FreePort(t), exited: make(chan struct{})}
 	p.cmd = exec.Command(providerBinary(t), "-dubbo-port", fmt.Sprint(p.dubboPort), "-triple-port", fmt.Sprint(p.triPort),
 		"-zk", zkAddr, "-registration", registration, "-log-level", "warn")
 	stdout, _ := p.cmd.StdoutPipe()
@@ -357,22 +258,22 @@ var levels = []string{"interface", "application"}
 func TestProvidersFollowTheRegistry(t *testing.T) {
 	for _, registration := range levels {
 		t.Run(registration, func(t *testing.T) {
-			z := startZooKeeper(t)
-			w, calls := watch(t, z.addr, registration, nil)
+			z := testpeer.StartZooKeeper(t, sessionMax)
+			w, calls := watch(t, z.Addr, registration, nil)
 			waitReady(t, w)
 			if got := w.Providers(iface, "", "", ""); len(got) != 0 {
 				t.Fatalf("before any provider: %v", got)
 			}
 
 			n := calls.Load()
-			first := startProvider(t, z.addr, registration)
+			first := startProvider(t, z.Addr, registration)
 			waitProviders(t, w, "", "", "", endpointsOf(first), 10*time.Second)
 			waitCalls(t, calls, n)
 			waitProviders(t, w, "", "", "dubbo", endpointsOf(first)[:1], time.Second)
 			waitProviders(t, w, "", "", "tri", endpointsOf(first)[1:], time.Second)
 
 			n = calls.Load()
-			second := startProvider(t, z.addr, registration)
+			second := startProvider(t, z.Addr, registration)
 			waitProviders(t, w, "", "", "", endpointsOf(first, second), 10*time.Second)
 			waitCalls(t, calls, n)
 
@@ -480,11 +381,11 @@ func TestVersionAndGroup(t *testing.T) {
 	write := map[string]func(*testing.T, *zk.Conn){"interface": writeBlueInterface, "application": writeBlueApplication}
 	for _, registration := range levels {
 		t.Run(registration, func(t *testing.T) {
-			z := startZooKeeper(t)
-			plain := startProvider(t, z.addr, registration)
-			w, _ := watch(t, z.addr, registration, nil)
+			z := testpeer.StartZooKeeper(t, sessionMax)
+			plain := startProvider(t, z.Addr, registration)
+			w, _ := watch(t, z.Addr, registration, nil)
 			waitProviders(t, w, "", "", "", endpointsOf(plain), 10*time.Second)
-			write[registration](t, zkClient(t, z.addr))
+			write[registration](t, zkClient(t, z.Addr))
 			waitProviders(t, w, "1.0.0", "blue", "", blueProviders, 5*time.Second)
 
 			for _, c := range []struct {
@@ -523,15 +424,15 @@ func TestVersionAndGroup(t *testing.T) {
 func TestZooKeeperRestart(t *testing.T) {
 	for _, registration := range levels {
 		t.Run(registration, func(t *testing.T) {
-			z := startZooKeeper(t)
+			z := testpeer.StartZooKeeper(t, sessionMax)
 			logs := newLogRecorder()
-			w, calls := watch(t, z.addr, registration, slog.New(logs))
-			first := startProvider(t, z.addr, registration)
-			second := startProvider(t, z.addr, registration)
+			w, calls := watch(t, z.Addr, registration, slog.New(logs))
+			first := startProvider(t, z.Addr, registration)
+			second := startProvider(t, z.Addr, registration)
 			both := endpointsOf(first, second)
 			waitProviders(t, w, "", "", "", both, 10*time.Second)
 
-			z.kill()
+			z.Kill()
 			second.kill()
 			for end := time.Now().Add(sessionMax + time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 				if got := w.Providers(iface, "", "", ""); !slices.Equal(got, both) {
@@ -543,8 +444,8 @@ func TestZooKeeperRestart(t *testing.T) {
 			}
 
 			n := calls.Load()
-			z.start()
-			third := startProvider(t, z.addr, registration)
+			z.Start()
+			third := startProvider(t, z.Addr, registration)
 			took := waitProviders(t, w, "", "", "", endpointsOf(first, third), 3*sessionMax+5*time.Second)
 			waitCalls(t, calls, n)
 			t.Logf("after the restart the registry was followed again within %v", took.Round(100*time.Millisecond))
@@ -563,17 +464,17 @@ func TestZooKeeperRestart(t *testing.T) {
 func TestCloseReleasesEverything(t *testing.T) {
 	for _, down := range []bool{false, true} {
 		t.Run(fmt.Sprintf("zookeeper down %v", down), func(t *testing.T) {
-			z := startZooKeeper(t)
-			create(t, zkClient(t, z.addr), providersPath(iface)+"/"+url.QueryEscape("dubbo://127.0.0.1:1111/"+iface+"?side=provider"), nil)
+			z := testpeer.StartZooKeeper(t, sessionMax)
+			create(t, zkClient(t, z.Addr), providersPath(iface)+"/"+url.QueryEscape("dubbo://127.0.0.1:1111/"+iface+"?side=provider"), nil)
 			before := runtime.NumGoroutine()
-			w, err := Watch(context.Background(), z.addr, "interface", nil, func() {})
+			w, err := Watch(context.Background(), z.Addr, "interface", nil, func() {})
 			if err != nil {
 				t.Fatal(err)
 			}
 			w.Want(iface)
 			waitProviders(t, w, "", "", "", []Provider{{Protocol: "dubbo", Addr: "127.0.0.1:1111"}}, 10*time.Second)
 			if down {
-				z.kill()
+				z.Kill()
 				time.Sleep(500 * time.Millisecond) // the client is retrying now
 			}
 			w.Close()
@@ -593,10 +494,10 @@ func TestCloseReleasesEverything(t *testing.T) {
 // TestWatchWithoutZooKeeper: Watch returns at once with nothing listening,
 // is not ready, logs one WARN, and becomes ready once ZooKeeper is there.
 func TestWatchWithoutZooKeeper(t *testing.T) {
-	z := startZooKeeper(t)
-	z.kill()
+	z := testpeer.StartZooKeeper(t, sessionMax)
+	z.Kill()
 	logs := newLogRecorder()
-	w, _ := watch(t, z.addr, "interface", slog.New(logs)) // returns: it does not wait for a connection
+	w, _ := watch(t, z.Addr, "interface", slog.New(logs)) // returns: it does not wait for a connection
 	time.Sleep(warnAfter + 2*time.Second)
 	if w.Ready() {
 		t.Fatal("ready without ZooKeeper")
@@ -604,7 +505,7 @@ func TestWatchWithoutZooKeeper(t *testing.T) {
 	if n := logs.count(slog.LevelWarn, "unreachable"); n != 1 {
 		t.Errorf("%d WARN lines while ZooKeeper was never there, want 1", n)
 	}
-	z.start()
+	z.Start()
 	waitReady(t, w)
 	if n := logs.count(slog.LevelInfo, "reachable again"); n != 1 {
 		t.Errorf("%d INFO lines once ZooKeeper is there, want 1", n)
