@@ -211,6 +211,11 @@ func dubboFailure(fail func(int, string, string, ...any) *apiError, err error, d
 	case errors.Is(err, dubboproto.ErrTimeout):
 		return fail(http.StatusGatewayTimeout, "provider_timeout", "%s.%s did not answer within %s", d.Service, d.Method, d.Timeout)
 	}
+	var rl *dubboproto.RequestTooLargeError
+	if errors.As(err, &rl) {
+		return fail(http.StatusRequestEntityTooLarge, "request_too_large", "the arguments of %s.%s encode to %s, over the Dubbo protocol's limit of %s; nothing was sent",
+			d.Service, d.Method, config.Size(rl.Size), config.Size(rl.Limit))
+	}
 	return fail(http.StatusBadGateway, "upstream_error", "upstream %s: %v", d.Upstream, err)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,36 @@ func TestDubboReloadMovesProviders(t *testing.T) {
 			t.Fatalf("after 100 reloads: %d goroutines (before %d), %d open files (before %d)", g, before, f, fds)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDubboRequestTooLarge: arguments that encode to more than the dubbo
+// protocol's 8 MiB frame are a 413 saying so, and nothing is sent.
+func TestDubboRequestTooLarge(t *testing.T) {
+	c := probe(t)
+	p := newGoPeer(t, c)
+	p.await(t)
+	br := startBridge(t, fmt.Sprintf(`
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    routes:
+      - name: echo
+        match: { path: /echo, methods: [POST] }
+        body_limit: 16MiB
+        dubbo: { upstream: users, service: com.example.UserService, method: echoString, params: [ { from: body, type: java.lang.String } ] }
+upstreams:
+  dubbo: [ { name: users, urls: [ "dubbo://%s" ] } ]
+bridge:
+  address: 127.0.0.1:0
+  max_body_size: 16MiB
+`, p.addr()))
+	before, _ := p.call("lastCall")
+	code, r, _ := br.do("POST", "/echo", `"`+strings.Repeat("x", 9<<20)+`"`, nil)
+	if code != 413 || r.Error.Code != "request_too_large" || !strings.Contains(r.Error.Message, "nothing was sent") {
+		t.Fatalf("a 9 MiB argument = %d %+v, want 413 request_too_large", code, r.Error)
+	}
+	if after, _ := p.call("lastCall"); after != before {
+		t.Fatalf("the provider received the call: %v", after)
 	}
 }

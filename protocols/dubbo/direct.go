@@ -16,6 +16,14 @@ var ErrServiceNotFound = errors.New("no such service")
 // ErrResponseTooLarge: the provider's answer is over the size limit.
 var ErrResponseTooLarge = errors.New("the provider's answer is larger than the bridge takes")
 
+// RequestTooLargeError: the call's arguments encode to more than the
+// protocol carries; nothing was sent.
+type RequestTooLargeError struct{ Size, Limit int64 }
+
+func (e *RequestTooLargeError) Error() string {
+	return fmt.Sprintf("the call's arguments encode to %d bytes, over the protocol's limit of %d", e.Size, e.Limit)
+}
+
 // ResponseTooLargeError says how large, when the transport knows it.
 type ResponseTooLargeError struct {
 	Size  int64 // 0: unknown
@@ -116,6 +124,8 @@ func directError(c *Call, err error) error {
 		return &ServiceNotFoundError{Service: c.Service, Version: c.Version, Group: c.Group}
 	case errors.As(err, &tl) && tl.Response:
 		return &ResponseTooLargeError{Size: int64(tl.Size), Limit: int64(tl.Limit)}
+	case errors.As(err, &tl):
+		return &RequestTooLargeError{Size: int64(tl.Size), Limit: int64(tl.Limit)}
 	case errors.Is(err, wire.ErrServerError), errors.Is(err, wire.ErrThreadPoolExhausted):
 		return ErrNoProvider
 	}
