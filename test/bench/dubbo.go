@@ -22,6 +22,9 @@ import (
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
 	"dubbo.apache.org/dubbo-go/v3/filter/generic"
 	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
+	// dubbo-go registers its protocols, filters and clusters through
+	// these side effects; without them there is no dubbo protocol.
+	_ "dubbo.apache.org/dubbo-go/v3/imports"
 	hessian "github.com/apache/dubbo-go-hessian2"
 
 	"github.com/protogate/protogate/bridges"
@@ -171,9 +174,9 @@ bridge:
 	return br, nil
 }
 
-// dubboGoGeneric is a dubbo-go generic reference to the provider, made as
-// protocols/dubbo/invoker.go makes one for a direct URL (failfast, no
-// retries).
+// dubboGoGeneric is a dubbo-go generic reference to the provider, as an
+// application using dubbo-go's generic client directly would make one for a
+// direct URL (failfast, no retries).
 func dubboGoGeneric(addr string, log *slog.Logger) (*generic.GenericService, error) {
 	ins, err := dubbo.NewInstance(
 		dubbo.WithName("protogate-bench"),
