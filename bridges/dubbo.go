@@ -37,12 +37,10 @@ type dubboRoute struct {
 
 func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error) {
 	d := &dubboRoute{}
-	for i := range t.Upstreams.Dubbo {
-		if u := &t.Upstreams.Dubbo[i]; u.Name == r.Dubbo.Upstream {
-			d.upstream = &u.DubboUpstream
-			if u.Registry != "" {
-				d.endpoints = u.Providers(r.Dubbo)
-			}
+	if u := t.DubboUpstream(r.Dubbo.Upstream); u != nil {
+		d.upstream = &u.DubboUpstream
+		if u.Registry != "" {
+			d.endpoints = u.Providers(r.Dubbo)
 		}
 	}
 	if d.upstream == nil {

@@ -36,15 +36,11 @@ func newTransport(u *config.HTTPUpstream) *http.Transport {
 
 func newProxyRoute(t *routetable.Table, r *routetable.Route, log *slog.Logger, transport transportFor) (*proxyRoute, error) {
 	p := &proxyRoute{}
-	var row *routetable.HTTPUpstream
-	for i := range t.Upstreams.HTTP {
-		if u := &t.Upstreams.HTTP[i]; u.Name == r.HTTP.Upstream {
-			p.upstream, row = &u.HTTPUpstream, u
-		}
-	}
-	if p.upstream == nil {
+	row := t.HTTPUpstream(r.HTTP.Upstream)
+	if row == nil {
 		return nil, fmt.Errorf("route %q: no http upstream %q", r.Name, r.HTTP.Upstream)
 	}
+	p.upstream = &row.HTTPUpstream
 	if len(p.upstream.Endpoints) == 0 {
 		// Rewrite picks an endpoint per request; none would be a panic there.
 		return nil, fmt.Errorf("route %q: http upstream %q has no endpoints", r.Name, r.HTTP.Upstream)

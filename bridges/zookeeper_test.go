@@ -73,12 +73,8 @@ func startDiscoveringBridge(t *testing.T, mapping string) *bridge {
 	t.Cleanup(w.Close)
 	reg.w = w
 	var services []string
-	for _, l := range cfg.Listeners {
-		for _, r := range l.Routes {
-			if r.Dubbo != nil && r.Dubbo.Upstream == u.Name {
-				services = append(services, r.Dubbo.Service)
-			}
-		}
+	for _, s := range cfg.DubboServices(u.Name) {
+		services = append(services, s.Service)
 	}
 	w.Want(services...)
 	for deadline := time.Now().Add(5 * time.Second); !w.Ready() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Config is a whole protocol mapping: one file, or a directory of files merged.
 type Config struct {
 	Listeners []Listener `json:"listeners" doc:"Where Envoy accepts traffic and what it does with it."`
@@ -297,4 +299,25 @@ type XDS struct {
 type NodeGroup struct {
 	Name      string   `json:"name" required:"true" format:"name" doc:"The group name nodes give as node.cluster (or the metadata key)." example:"edge"`
 	Listeners []string `json:"listeners" required:"true" doc:"Names of the listeners this group gets." example:"[public]"`
+}
+
+// DubboService is one service a Dubbo upstream is called for.
+type DubboService struct{ Service, Version, Group string }
+
+// DubboServices lists the services routed to a Dubbo upstream: the bridge
+// routes' services and the dubbo listeners' exact service matches (a prefix
+// match, or none, names no interface a registry can be asked about).
+func (c *Config) DubboServices(upstream string) []DubboService {
+	var out []DubboService
+	for _, l := range c.Listeners {
+		for _, r := range l.Routes {
+			switch {
+			case r.Dubbo != nil && r.Dubbo.Upstream == upstream:
+				out = append(out, DubboService{r.Dubbo.Service, r.Dubbo.Version, r.Dubbo.Group})
+			case l.Protocol == ProtocolDubbo && r.Upstream == upstream && r.Match.Service != "" && !strings.HasSuffix(r.Match.Service, ".*"):
+				out = append(out, DubboService{r.Match.Service, r.Match.Version, r.Match.Group})
+			}
+		}
+	}
+	return out
 }

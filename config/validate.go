@@ -939,15 +939,5 @@ func (u *Upstreams) FindDubbo(name string) *DubboUpstream {
 	return nil
 }
 
-// FindHTTP returns the HTTP upstream of that name, or nil.
-func (u *Upstreams) FindHTTP(name string) *HTTPUpstream {
-	for i := range u.HTTP {
-		if u.HTTP[i].Name == name {
-			return &u.HTTP[i]
-		}
-	}
-	return nil
-}
-
 // Count counts the upstreams of every protocol.
 func (u *Upstreams) Count() int { return len(u.Dubbo) + len(u.NATS) + len(u.HTTP) + len(u.TCP) }

@@ -49,7 +49,9 @@ func (r *Registries) Follow(cfg *config.Config) {
 			continue
 		}
 		k := keyOf(u)
-		wanted[k] = append(wanted[k], servicesOf(cfg, u.Name)...)
+		for _, s := range cfg.DubboServices(u.Name) {
+			wanted[k] = append(wanted[k], s.Service)
+		}
 	}
 	var fresh []*registry.Watcher
 	for k, services := range wanted {
@@ -132,24 +134,3 @@ func keyOf(u *config.DubboUpstream) registryKey {
 	}
 	return registryKey{addr: addr, registration: u.Registration}
 }
-
-// servicesOf lists the interfaces routed to upstream: the bridge routes'
-// services and the dubbo listeners' exact service matches (a prefix match
-// names no interface to watch).
-func servicesOf(cfg *config.Config, upstream string) []string {
-	var out []string
-	for _, l := range cfg.Listeners {
-		for _, rt := range l.Routes {
-			switch {
-			case rt.Dubbo != nil && rt.Dubbo.Upstream == upstream:
-				out = append(out, rt.Dubbo.Service)
-			case l.Protocol == config.ProtocolDubbo && rt.Upstream == upstream && rt.Match.Service != "" &&
-				!hasWildcard(rt.Match.Service):
-				out = append(out, rt.Match.Service)
-			}
-		}
-	}
-	return out
-}
-
-func hasWildcard(s string) bool { return len(s) >= 2 && s[len(s)-2:] == ".*" }

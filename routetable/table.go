@@ -163,6 +163,26 @@ func (t *Table) Route(name string) *Route {
 	return nil
 }
 
+// DubboUpstream returns the named Dubbo upstream, or nil.
+func (t *Table) DubboUpstream(name string) *DubboUpstream {
+	for i := range t.Upstreams.Dubbo {
+		if t.Upstreams.Dubbo[i].Name == name {
+			return &t.Upstreams.Dubbo[i]
+		}
+	}
+	return nil
+}
+
+// HTTPUpstream returns the named HTTP upstream, or nil.
+func (t *Table) HTTPUpstream(name string) *HTTPUpstream {
+	for i := range t.Upstreams.HTTP {
+		if t.Upstreams.HTTP[i].Name == name {
+			return &t.Upstreams.HTTP[i]
+		}
+	}
+	return nil
+}
+
 // Upstream names the upstream a route calls.
 func (r *Route) Upstream() string {
 	switch {

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -272,19 +271,9 @@ func (b *build) discovered(u *config.DubboUpstream) []string {
 		return nil
 	}
 	seen := map[string]bool{}
-	add := func(service, version, group string) {
-		for _, e := range b.disc.Providers(u, service, version, group, "dubbo") {
+	for _, s := range b.cfg.DubboServices(u.Name) {
+		for _, e := range b.disc.Providers(u, s.Service, s.Version, s.Group, "dubbo") {
 			seen[e] = true
-		}
-	}
-	for _, l := range b.cfg.Listeners {
-		for _, r := range l.Routes {
-			switch {
-			case r.Dubbo != nil && r.Dubbo.Upstream == u.Name:
-				add(r.Dubbo.Service, r.Dubbo.Version, r.Dubbo.Group)
-			case l.Protocol == config.ProtocolDubbo && r.Upstream == u.Name && !strings.HasSuffix(r.Match.Service, ".*"):
-				add(r.Match.Service, r.Match.Version, r.Match.Group)
-			}
 		}
 	}
 	out := make([]string, 0, len(seen))
