@@ -264,6 +264,7 @@ func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, erro
 			revert()
 			return nil, fmt.Errorf("group %q: %w; Envoy was sent nothing", name, err)
 		}
+		s.log.Info("bridges took the route table", "group", name, "version", bridging.Version(), "bridges", s.bridgeCount(name))
 		if routetable.Drops(old, next) {
 			drops = append(drops, name)
 		}

@@ -167,3 +167,16 @@ var _ types.Resource = (*routetablepb.RouteTable)(nil)
 
 // Nodes lists every node seen (Envoys, bridges, dump), as /status does.
 func (s *Server) Nodes() []NodeStatus { return s.tracker.Nodes() }
+
+// bridgeCount is how many bridge streams of group are open.
+func (s *Server) bridgeCount(group string) int {
+	s.tracker.mu.Lock()
+	defer s.tracker.mu.Unlock()
+	n := 0
+	for _, st := range s.tracker.streams {
+		if st.bridge && st.group == group {
+			n++
+		}
+	}
+	return n
+}
