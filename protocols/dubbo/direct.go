@@ -74,15 +74,17 @@ func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
 	defer cancel()
 	inv2 := wire.Invocation{Service: c.Service, Version: c.Version, Group: c.Group, Method: c.Method,
 		Types: c.Types, Args: c.Args, Attachments: c.Attachments, MaxResponseBytes: int(c.Upstream.MaxResponse)}
-	start := int(inv.next.Add(1))
+	order := inv.outliers.order(addrs, int(inv.next.Add(1)), inv.wire)
 	retries := 0
 	var last error
-	for i := 0; i < len(addrs)+c.Retries; i++ {
-		addr := addrs[(start+i)%len(addrs)]
-		if inv.wire.Closing(addr) && len(addrs) > 1 {
+	for i := 0; i < len(order)+c.Retries; i++ {
+		addr := order[i%len(order)]
+		if inv.wire.Closing(addr) && len(order) > 1 {
+			inv.outliers.observe(addr, neutral) // a trial it may have been given is over
 			continue
 		}
 		v, _, err := inv.wire.Call(ctx, addr, inv2)
+		inv.outliers.observe(addr, directOutcome(ctx, err))
 		if err == nil {
 			return v, nil
 		}
@@ -99,6 +101,24 @@ func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
 		return nil, directError(c, err)
 	}
 	return nil, directError(c, last)
+}
+
+// directOutcome says what a dubbo-protocol call's end tells about its
+// provider.
+func directOutcome(ctx context.Context, err error) failureKind {
+	var pe *wire.ProviderException
+	switch {
+	case err == nil, errors.As(err, &pe), errors.Is(err, wire.ErrServiceNotFound):
+		return answered
+	case errors.Is(ctx.Err(), context.Canceled), errors.Is(err, wire.ErrProviderClosing), errors.Is(err, wire.ErrClientClosed):
+		return neutral
+	case errors.Is(err, wire.ErrUnreachable):
+		return unreachable
+	case errors.Is(err, wire.ErrTimeout), errors.Is(err, wire.ErrConnectionLost), errors.Is(err, wire.ErrServerError),
+		errors.Is(err, wire.ErrThreadPoolExhausted), errors.Is(err, context.DeadlineExceeded):
+		return gateway
+	}
+	return neutral
 }
 
 // retryable are failures after which an idempotent call may run again.

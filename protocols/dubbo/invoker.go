@@ -72,6 +72,8 @@ type Invoker struct {
 	// listed by address; next turns the round robin over them.
 	wire *wire.Client
 	next atomic.Int64
+	// outliers puts providers that keep failing last in the turn.
+	outliers *outliers
 	// triple calls triple providers listed by address.
 	triple *tripleClients
 }
@@ -85,7 +87,7 @@ func NewInvoker(log *slog.Logger) (*Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dubbo transport: %w", err)
 	}
-	return &Invoker{log: log, health: newHealth(log), wire: wc,
+	return &Invoker{log: log, health: newHealth(log), wire: wc, outliers: newOutliers(log),
 		triple: newTripleClients()}, nil
 }
 
@@ -99,6 +101,7 @@ func (inv *Invoker) Providers() []string { return inv.wire.Addrs() }
 func (inv *Invoker) Retain(keep map[string]bool) {
 	inv.wire.Retain(keep)
 	inv.triple.retain(keep)
+	inv.outliers.retain(keep)
 }
 
 // Invoke calls the method and returns the provider's result as hessian
@@ -237,11 +240,13 @@ func (inv *Invoker) callTriple(ctx context.Context, c *Call) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	start := int(inv.next.Add(1))
+	order := inv.outliers.order(addrs, int(inv.next.Add(1)), nil)
 	retries := 0
 	var last error
-	for i := 0; i < len(addrs)+c.Retries; i++ {
-		v, err := inv.tripleOnce(ctx, addrs[(start+i)%len(addrs)], c)
+	for i := 0; i < len(order)+c.Retries; i++ {
+		addr := order[i%len(order)]
+		v, err := inv.tripleOnce(ctx, addr, c)
+		inv.outliers.observe(addr, tripleOutcome(ctx, err))
 		if err == nil {
 			return v, nil
 		}
@@ -277,6 +282,22 @@ func (inv *Invoker) tripleOnce(ctx context.Context, addr string, c *Call) (any, 
 		return nil, classifyTriple(err, c)
 	}
 	return res.value, nil
+}
+
+// tripleOutcome says what a triple call's end tells about its provider.
+func tripleOutcome(ctx context.Context, err error) failureKind {
+	var pe *ProviderError
+	switch {
+	case err == nil, errors.As(err, &pe), errors.Is(err, ErrServiceNotFound):
+		return answered
+	case errors.Is(ctx.Err(), context.Canceled):
+		return neutral
+	case errors.Is(err, errNotSent):
+		return unreachable
+	case errors.Is(err, ErrNoProvider), errors.Is(err, ErrTimeout), errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return gateway
+	}
+	return neutral
 }
 
 // classifyTriple turns a triple error into the invoker's kinds by its

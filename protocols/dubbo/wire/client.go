@@ -159,6 +159,22 @@ func (c *Client) Closing(addr string) bool {
 	return ok && p.(*pool).closing.Load() > 0
 }
 
+// Connected reports whether a live connection to addr is open.
+func (c *Client) Connected(addr string) bool {
+	p, ok := c.pools.Load(addr)
+	return ok && p.(*pool).anyLive() != nil
+}
+
+// Connect dials addr in the background unless a connection to it is open
+// or a dial runs, so that a provider thought to be down is tried without a
+// call waiting on the attempt.
+func (c *Client) Connect(addr string) {
+	p := c.pool(addr)
+	if p.anyLive() == nil {
+		p.fill(&p.slots[0], 0)
+	}
+}
+
 // Forget closes the connections to addr, a provider no longer used; its
 // pending calls fail with ErrConnectionLost.
 func (c *Client) Forget(addr string) {
