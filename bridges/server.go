@@ -120,7 +120,13 @@ type Prepared = state
 // Prepare builds what a table needs (matchers, connections to NATS
 // upstreams whose settings changed) without touching what is serving; on
 // failure nothing is left behind. Commit switches to it.
-func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
+func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) { return s.PrepareAlongside(rt, nil) }
+
+// PrepareAlongside is Prepare for a table that goes before another one,
+// pending, not yet committed: what pending opened is reused, so the two
+// share their connections (the table that serves a reload's old and new
+// routes while Envoys switch, before the new table alone).
+func (s *Server) PrepareAlongside(rt *routetable.Table, pending *Prepared) (*Prepared, error) {
 	if err := rt.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,6 +142,9 @@ func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
 		tr, ok := (*http.Transport)(nil), false
 		if cur != nil {
 			tr, ok = cur.transports[u.Digest]
+		}
+		if !ok && pending != nil {
+			tr, ok = pending.transports[u.Digest]
 		}
 		if !ok {
 			tr = newTransport(&u.HTTPUpstream)
@@ -175,6 +184,10 @@ func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
 			st.nats[u.Name] = c
 			continue
 		}
+		if c, ok := pending.natsConn(u.Name); ok && c.settings == settings {
+			st.nats[u.Name] = c
+			continue
+		}
 		c, err := natsproto.Connect(u, urls, s.log)
 		if err != nil {
 			for _, o := range opened {
@@ -188,6 +201,19 @@ func (s *Server) Prepare(rt *routetable.Table) (*Prepared, error) {
 	}
 	return st, nil
 }
+
+// natsConn is the connection p holds for an upstream; p may be nil.
+func (p *Prepared) natsConn(name string) (*natsConn, bool) {
+	if p == nil {
+		return nil, false
+	}
+	c, ok := p.nats[name]
+	return c, ok
+}
+
+// Current is what serves now, for a caller that may need to go back to it
+// (Commit it again).
+func (s *Server) Current() *Prepared { return s.state.Load() }
 
 // Commit switches to a prepared mapping. Requests already running finish
 // on what they started with; connections no longer used are drained once

@@ -36,8 +36,9 @@ type Pipeline struct {
 	// upstreams; what they hold goes into every translation.
 	Registries *Registries
 
-	mu   sync.Mutex
-	last *config.Config // the mapping last prepared successfully
+	mu    sync.Mutex
+	last  *config.Config    // the mapping last committed
+	table *routetable.Table // the in-process bridges' table last committed
 }
 
 // Change is a translated mapping, prepared and not yet committed.
@@ -49,6 +50,9 @@ type Change struct {
 	bridges  *bridges.Server
 	prepared *bridges.Prepared
 	pipeline *Pipeline
+	// before is what the in-process bridges served until Bridge switched
+	// them to the bridging table; nil while Bridge has not.
+	before *bridges.Prepared
 }
 
 // Load reads and validates the mapping.
@@ -84,6 +88,30 @@ func (p *Pipeline) Prepare(cfg *config.Config) (*Change, error) {
 	return c, nil
 }
 
+// Bridge is make-before-break for the in-process bridges, as the control
+// plane does it for bridges of its fleet: it switches them to a table
+// serving both the change's routes and the ones it drops, before any
+// Envoy is sent the change. Commit then leaves the change's routes alone,
+// once the Envoys hold it; Discard goes back.
+func (c *Change) Bridge() error {
+	if c.prepared == nil {
+		return nil
+	}
+	c.pipeline.mu.Lock()
+	old := c.pipeline.table
+	c.pipeline.mu.Unlock()
+	if old == nil || old.Version() == c.Table.Version() {
+		return nil
+	}
+	b, err := c.bridges.PrepareAlongside(routetable.Bridging(old, c.Table), c.prepared)
+	if err != nil {
+		return err
+	}
+	c.before = c.bridges.Current()
+	c.bridges.Commit(b)
+	return nil
+}
+
 // Commit switches the in-process bridges to the change, which becomes the
 // mapping a Refresh starts from.
 func (c *Change) Commit() {
@@ -91,13 +119,19 @@ func (c *Change) Commit() {
 		c.bridges.Commit(c.prepared)
 	}
 	c.pipeline.mu.Lock()
-	c.pipeline.last = c.Config
+	c.pipeline.last, c.pipeline.table = c.Config, c.Table
 	c.pipeline.mu.Unlock()
 }
 
-// Discard releases what Prepare opened.
+// Discard releases what Prepare opened, and puts back the table Bridge
+// replaced.
 func (c *Change) Discard() {
-	if c.prepared != nil {
+	switch {
+	case c.before != nil:
+		// The bridging table shares every connection the change opened:
+		// going back releases them.
+		c.bridges.Commit(c.before)
+	case c.prepared != nil:
 		c.bridges.Discard(c.prepared)
 	}
 }

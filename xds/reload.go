@@ -24,6 +24,15 @@ type Outcome interface {
 	Discard()
 }
 
+// Bridger is an Outcome with bridges in this process. Bridge is called
+// once the fleet's bridges hold their bridging tables and before any Envoy
+// is sent the change, so the in-process bridges know a new route before an
+// Envoy does too; Commit comes after the Envoys took the change.
+type Bridger interface {
+	Outcome
+	Bridge() error
+}
+
 // Reload runs the source and publishes what it gives. On any failure every
 // problem is logged and recorded, and the last good snapshot keeps serving.
 // Reloads run one at a time.
@@ -32,7 +41,7 @@ func (s *Server) Reload(reason string, src Source) error {
 	defer s.reloadMu.Unlock()
 	groups, out, err := src()
 	if err == nil {
-		err = s.Publish(groups)
+		err = s.publish(groups, out)
 		if err != nil && out != nil {
 			out.Discard()
 		}

@@ -200,7 +200,11 @@ func (s *Server) Shutdown(ctx context.Context) {
 // does not answer within BridgeAckTimeout, fails the reload and the bridges
 // go back to the table they had. Dropped routes leave the bridges only once
 // the group's Envoys hold routes without them (or EnvoyAckTimeout passed).
-func (s *Server) Publish(groups map[string]Resources) error {
+func (s *Server) Publish(groups map[string]Resources) error { return s.publish(groups, nil) }
+
+// publish is Publish with what the source prepared: in-process bridges
+// switch to their bridging table with the fleet's.
+func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 	tables, err := tablesOf(groups)
 	if err != nil {
 		return err
@@ -222,9 +226,15 @@ func (s *Server) Publish(groups map[string]Resources) error {
 		p.res, p.members = res, members
 		next[name] = p
 	}
-	drops, err := s.sendBridgesFirst(tables)
+	drops, revert, err := s.sendBridgesFirst(tables)
 	if err != nil {
 		return err
+	}
+	if b, ok := out.(Bridger); ok {
+		if err := b.Bridge(); err != nil {
+			revert()
+			return fmt.Errorf("the bridges in this process: %w; Envoy was sent nothing", err)
+		}
 	}
 	if err := s.publishEnvoy(next, tables); err != nil {
 		return err
@@ -235,8 +245,9 @@ func (s *Server) Publish(groups map[string]Resources) error {
 
 // sendBridgesFirst serves each group whose table changed the bridging
 // table (new routes and dropped ones) and waits for its bridges to take it.
-// It returns the groups that drop routes.
-func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, error) {
+// It returns the groups that drop routes, and how to go back to the
+// tables served before.
+func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, func(), error) {
 	s.mu.RLock()
 	current := maps.Clone(s.served)
 	s.mu.RUnlock()
@@ -254,7 +265,7 @@ func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, erro
 		bridging := routetable.Bridging(old, next)
 		if err := s.setTable(name, bridging); err != nil {
 			revert()
-			return nil, fmt.Errorf("group %q: route table: %w", name, err)
+			return nil, nil, fmt.Errorf("group %q: route table: %w", name, err)
 		}
 		changed = append(changed, name)
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BridgeAckTimeout)
@@ -262,14 +273,14 @@ func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, erro
 		cancel()
 		if err != nil {
 			revert()
-			return nil, fmt.Errorf("group %q: %w; Envoy was sent nothing", name, err)
+			return nil, nil, fmt.Errorf("group %q: %w; Envoy was sent nothing", name, err)
 		}
 		s.log.Info("bridges took the route table", "group", name, "version", bridging.Version(), "bridges", s.bridgeCount(name))
 		if routetable.Drops(old, next) {
 			drops = append(drops, name)
 		}
 	}
-	return drops, nil
+	return drops, revert, nil
 }
 
 // withdrawDropped serves the groups that dropped routes their final table,
