@@ -250,7 +250,7 @@ func (s *Server) Commit(p *Prepared) {
 			s.dubbo.Retain(dubboAddrs(s.state.Load().table))
 		}
 	}()
-	s.log.Info("bridge routes switched", "routes", len(p.table.ordered), "table_version", p.version)
+	s.log.Info("bridge routes switched", "routes", len(p.table.byName), "table_version", p.version)
 }
 
 // Discard releases what Prepare opened for a table that will not be
@@ -424,8 +424,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *ro
 type table struct {
 	routeHeader string
 	byName      map[string]*route
-	ordered     []*route
-	maxDepth    int
+	// former are the earlier definitions of routes a reload changes, in a
+	// bridging table only: what an Envoy not yet switched sends.
+	former   map[string]*route
+	ordered  []*route
+	maxDepth int
 }
 
 type route struct {
@@ -459,6 +462,20 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 			return nil, err
 		}
 		t.byName[row.Name] = r
+		t.ordered = append(t.ordered, r)
+	}
+	for i := range rt.Former {
+		row := &rt.Former[i]
+		r, err := buildRoute(rt, row, log, transport)
+		if err != nil {
+			return nil, fmt.Errorf("former definition: %w", err)
+		}
+		if t.former == nil {
+			t.former = map[string]*route{}
+		}
+		t.former[row.Name] = r
+		// Matched last when no Envoy names the route; their providers
+		// and connections are kept while they serve.
 		t.ordered = append(t.ordered, r)
 	}
 	return t, nil
@@ -554,6 +571,9 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 		if !ok {
 			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "unknown_route", Message: fmt.Sprintf("no bridge route is named %q", name)}
 		}
+		if f := t.former[name]; f != nil && !rt.takes(r) && f.takes(r) {
+			rt = f // sent by an Envoy still on the route's former definition
+		}
 		vars, ok := rt.matchPath(r)
 		if !ok || !rt.matchHeaders(r) {
 			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Upstream: rt.upstream(),
@@ -599,6 +619,13 @@ func methodNotAllowed(allowed []string, rt *route) *apiError {
 		e.Route, e.Upstream = rt.row.Name, rt.upstream()
 	}
 	return e
+}
+
+// takes reports whether the route matches the request whole: path,
+// headers and method.
+func (rt *route) takes(r *http.Request) bool {
+	_, ok := rt.matchPath(r)
+	return ok && rt.matchHeaders(r) && rt.allows(r.Method)
 }
 
 func (rt *route) matchPath(r *http.Request) (map[string]string, bool) {

@@ -1,26 +1,31 @@
 package routetable
 
 import (
+	"reflect"
 	"slices"
 
 	"github.com/protogate/protogate/config"
 )
 
 // Bridging is the table bridges serve while a reload moves from old to
-// next: every route of next, and the routes old has that next drops, so
-// that Envoys still sending those routes reach a bridge that knows them
-// until the Envoys have taken next. Upstreams and Java types are next's,
-// with old's added where next has none of that name. Bridging(nil, next)
-// is next.
+// next: every route of next, the routes old has that next drops, and the
+// former definitions of the routes next changes, so that Envoys still
+// sending what old routed reach a bridge that takes it until the Envoys
+// have taken next. Upstreams and Java types are next's, with old's added
+// where next has none of that name. Bridging(nil, next) is next.
 func Bridging(old, next *Table) *Table {
 	if old == nil {
 		return next
 	}
 	out := *next
 	out.Routes = slices.Clone(next.Routes)
+	out.Former = nil
 	for _, r := range old.Routes {
-		if next.Route(r.Name) == nil {
+		switch n := next.Route(r.Name); {
+		case n == nil:
 			out.Routes = append(out.Routes, r)
+		case !reflect.DeepEqual(*n, r):
+			out.Former = append(out.Former, r)
 		}
 	}
 	out.Upstreams.Dubbo = mergeByName(next.Upstreams.Dubbo, old.Upstreams.Dubbo, func(u DubboUpstream) string { return u.Name })

@@ -39,6 +39,11 @@ type Table struct {
 	// the bridges announce themselves (bridge.discovery xds): the control
 	// plane fills their endpoints with the group's live bridges.
 	BridgeClusters []string `json:"bridge_clusters,omitempty"`
+	// Former are routes a reload changes, as they were: only a bridging
+	// table has them. A request an Envoy still on its old routes sends by
+	// such a route's name, and that its new definition does not take (a
+	// changed path, say), is served by its former one.
+	Former []Route `json:"former,omitempty"`
 }
 
 // Route is one HTTP route as a bridge executes it. Exactly one of Dubbo,

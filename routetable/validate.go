@@ -57,6 +57,17 @@ func (t *Table) Validate() error {
 		}
 		names[r.Name] = true
 	}
+	formers := map[string]bool{}
+	for i := range t.Former {
+		r := &t.Former[i]
+		if err := r.validate(upstreams, classes); err != nil {
+			errs = append(errs, fmt.Errorf("former route %q: %w", r.Name, err))
+		}
+		if !names[r.Name] || formers[r.Name] {
+			fail("former route %q: must be the earlier definition of one route of the table", r.Name)
+		}
+		formers[r.Name] = true
+	}
 	return errors.Join(errs...)
 }
 
