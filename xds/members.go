@@ -63,6 +63,10 @@ func (s *Server) Members(group string) []string {
 // membersChanged is called (without t.mu) when a bridge of group joined,
 // left or stopped lingering.
 func (s *Server) membersChanged(group string) {
+	// One at a time: members read earlier must not be set after members
+	// read later.
+	s.membersMu.Lock()
+	defer s.membersMu.Unlock()
 	m := s.Members(group) // before s.mu: the tracker takes s.mu under its own lock
 	if s.setMembers(group, m) {
 		// Wake endpoint watches held for this group (after s.mu).

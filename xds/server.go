@@ -85,16 +85,18 @@ type Server struct {
 	metrics *metrics
 
 	reloadMu sync.Mutex
-	mu       sync.RWMutex
-	groups   map[string]*published        // group → what it is served
-	served   map[string]*routetable.Table // group → the route table its bridges finally hold
-	reload   reloadStatus
-	ready    atomic.Bool
-	grpc     *grpc.Server
-	admin    *http.Server
-	xdsLis   net.Listener
-	adminLis net.Listener
-	started  time.Time
+	// membersMu orders the updates of bridge endpoints.
+	membersMu sync.Mutex
+	mu        sync.RWMutex
+	groups    map[string]*published        // group → what it is served
+	served    map[string]*routetable.Table // group → the route table its bridges finally hold
+	reload    reloadStatus
+	ready     atomic.Bool
+	grpc      *grpc.Server
+	admin     *http.Server
+	xdsLis    net.Listener
+	adminLis  net.Listener
+	started   time.Time
 }
 
 // published is a group's current snapshot and its versions.
@@ -238,6 +240,13 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 	}
 	if err := s.publishEnvoy(next, tables); err != nil {
 		return err
+	}
+	// The bridge endpoints were read before the bridges were waited for;
+	// a bridge that joined or left meanwhile must not be overwritten.
+	for name, gt := range tables {
+		if len(gt.table.BridgeClusters) > 0 {
+			s.membersChanged(name)
+		}
 	}
 	s.withdrawDropped(drops, tables)
 	return nil
