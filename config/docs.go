@@ -32,6 +32,8 @@ var typeDocs = map[string]string{
 	"JavaField":             "One POJO field.",
 	"Bridge":                "The bridge HTTP server. Fields marked env can be overridden by PROTOGATE_BRIDGE_<FIELD> variables.",
 	"XDS":                   "The xDS control plane. Fields marked env can be overridden by PROTOGATE_XDS_<FIELD> variables.",
+	"XDSSecurity":           "Who may connect to the ADS and admin servers, and how.",
+	"XDSLimits":             "Bounds on what xDS clients can make the control plane hold.",
 	"NodeGroup":             "Envoy nodes that get the same listeners.",
 	"HTTPFilters":           "HTTP filters on a listener. The chain runs in the order listed here, ending with the router.",
 	"RouteFilters":          "Per-route settings; each needs the filter enabled on the listener.",

@@ -37,6 +37,8 @@ func validate(cfg *Config) Problems {
 	v.listeners()
 	v.bridge()
 	v.xds()
+	v.xdsSecurity()
+	v.xdsLimits()
 	return v.list
 }
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/routetable"
 )
 
@@ -50,7 +51,11 @@ type Options struct {
 	// GroupMetadataKey names the node metadata field holding the group;
 	// empty means node.cluster.
 	GroupMetadataKey string
-	Logger           *slog.Logger
+	// Security and Limits are the mapping's xds.security and xds.limits
+	// (xds/tls.go, xds/limits.go).
+	Security config.XDSSecurity
+	Limits   config.XDSLimits
+	Logger   *slog.Logger
 	// BridgeAckTimeout bounds the wait for a group's connected bridges to
 	// take a new route table before Envoy gets the routes that need it (0:
 	// DefaultBridgeAckTimeout). A bridge that does not is a failed reload.
@@ -146,18 +151,32 @@ func (s *Server) Start() error {
 		s.xdsLis.Close()
 		return fmt.Errorf("admin address %s: %w", s.opts.AdminAddress, err)
 	}
-	s.grpc = grpc.NewServer(
+	s.xdsLis = s.limitListener(s.xdsLis)
+	sec, err := s.securityOptions()
+	if err != nil {
+		s.xdsLis.Close()
+		s.adminLis.Close()
+		return err
+	}
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.MaxMessageSize),
 		grpc.MaxSendMsgSize(s.opts.MaxMessageSize),
 		grpc.MaxConcurrentStreams(s.opts.MaxStreamsPerPeer),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
 		// Envoy pings idle ADS connections; allow it rather than close them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	opts = append(opts, sec...)
+	opts = append(opts, s.limitOptions()...)
+	s.grpc = grpc.NewServer(opts...)
 	s.started = time.Now()
 	xds := serverv3.NewServer(context.Background(), s.muxCache(), s.tracker)
 	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
-	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	s.admin = &http.Server{Handler: s.adminAuth(s.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
+	if s.adminLis, err = s.adminTLS(s.adminLis); err != nil {
+		s.xdsLis.Close()
+		return err
+	}
 	go func() {
 		if err := s.grpc.Serve(s.xdsLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("xds server stopped", "err", err)

@@ -77,6 +77,8 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 		KeepaliveTime:     cfg.XDS.KeepaliveTime.Std(),
 		KeepaliveTimeout:  cfg.XDS.KeepaliveTimeout.Std(),
 		GroupMetadataKey:  cfg.XDS.GroupMetadataKey,
+		Security:          cfg.XDS.Security,
+		Limits:            cfg.XDS.Limits,
 		Logger:            log,
 	}
 }
