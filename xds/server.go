@@ -92,16 +92,20 @@ type Server struct {
 	reloadMu sync.Mutex
 	// membersMu orders the updates of bridge endpoints.
 	membersMu sync.Mutex
-	mu        sync.RWMutex
-	groups    map[string]*published        // group → what it is served
-	served    map[string]*routetable.Table // group → the route table its bridges finally hold
-	reload    reloadStatus
-	ready     atomic.Bool
-	grpc      *grpc.Server
-	admin     *http.Server
-	xdsLis    net.Listener
-	adminLis  net.Listener
-	started   time.Time
+	// waiting are the unknown groups nodes asked for, served the
+	// fallback under their own name (xds/waiting.go), with when last used.
+	waiting     map[string]time.Time
+	waitingFull bool
+	mu          sync.RWMutex
+	groups      map[string]*published        // group → what it is served
+	served      map[string]*routetable.Table // group → the route table its bridges finally hold
+	reload      reloadStatus
+	ready       atomic.Bool
+	grpc        *grpc.Server
+	admin       *http.Server
+	xdsLis      net.Listener
+	adminLis    net.Listener
+	started     time.Time
 }
 
 // published is a group's current snapshot and its versions.
@@ -127,7 +131,8 @@ func New(opts Options) *Server {
 	if opts.EnvoyAckTimeout <= 0 {
 		opts.EnvoyAckTimeout = DefaultEnvoyAckTimeout
 	}
-	s := &Server{opts: opts, log: opts.Logger, groups: map[string]*published{}, served: map[string]*routetable.Table{}}
+	s := &Server{opts: opts, log: opts.Logger, groups: map[string]*published{}, served: map[string]*routetable.Table{},
+		waiting: map[string]time.Time{}}
 	s.tables = cache.NewLinearCache(TableType, cache.WithLogger(cacheLogger{s.log}))
 	s.metrics = newMetrics()
 	s.tracker = newTracker(s)
@@ -260,6 +265,7 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 	if err := s.publishEnvoy(next, tables); err != nil {
 		return err
 	}
+	s.tracker.regroup()
 	// The bridge endpoints were read before the bridges were waited for;
 	// a bridge that joined or left meanwhile must not be overwritten.
 	for name, gt := range tables {
@@ -347,8 +353,10 @@ func (s *Server) publishEnvoy(next map[string]*published, tables map[string]*gro
 	fallback := fallbackSnapshot(sortedKeys(next))
 	for name := range s.groups {
 		if _, ok := next[name]; !ok {
-			// Its nodes now belong to no group: they get the fallback.
+			// Its nodes now belong to no group: they get the fallback,
+			// and wait for the group to come back.
 			_ = s.cache.SetSnapshot(ctx, name, fallback)
+			s.waiting[name] = time.Now()
 			s.log.Warn("group removed from the mapping; its nodes now get an empty configuration", "group", name)
 		}
 	}
@@ -365,6 +373,7 @@ func (s *Server) publishEnvoy(next map[string]*published, tables map[string]*gro
 	// pushed again only when that list changes.
 	_ = s.cache.SetSnapshot(ctx, FallbackGroup, fallback) // an empty snapshot is always valid
 	s.groups = next
+	s.settleWaiting(sortedKeys(next))
 	s.metrics.groups.Set(float64(len(next)))
 	s.ready.Store(true)
 	return nil
@@ -403,8 +412,14 @@ func (s *Server) groupOf(node *core.Node) (string, bool) {
 type nodeHash struct{ s *Server }
 
 func (h nodeHash) ID(node *core.Node) string {
-	if g, ok := h.s.groupOf(node); ok {
-		return g
+	name := h.s.requestedGroup(node)
+	h.s.mu.RLock()
+	defer h.s.mu.RUnlock()
+	if _, ok := h.s.groups[name]; ok {
+		return name
+	}
+	if _, ok := h.s.waiting[name]; ok {
+		return name // the fallback, under the group's name (waiting.go)
 	}
 	return FallbackGroup
 }

@@ -134,6 +134,7 @@ type nackGuard struct {
 }
 
 func (g nackGuard) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	g.s.waitFor(req.GetNode())
 	if req.GetTypeUrl() == resource.EndpointType {
 		if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
 			return g.s.heldWatch(group, func() (func(), error) { return g.createWatch(req, sub, ch) })
@@ -144,6 +145,7 @@ func (g nackGuard) CreateWatch(req *cache.Request, sub cache.Subscription, ch ch
 
 // CreateDeltaWatch holds endpoint watches as CreateWatch does.
 func (g nackGuard) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	g.s.waitFor(req.GetNode())
 	if req.GetTypeUrl() == resource.EndpointType {
 		if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
 			return g.s.heldWatch(group, func() (func(), error) { return g.SnapshotCache.CreateDeltaWatch(req, sub, ch) })

@@ -1,0 +1,83 @@
+package xds_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+
+	"github.com/protogate/protogate/xds"
+)
+
+// openDeltaAs is a raw delta stream of one type for a node of group.
+func openDeltaAs(t *testing.T, conn *grpc.ClientConn, id, group string, typ resource.Type) *deltaStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deltaStream{t: t, s: s, r: make(chan *discovery.DeltaDiscoveryResponse, 8)}
+	go func() {
+		for {
+			resp, err := s.Recv()
+			if err != nil {
+				close(d.r)
+				return
+			}
+			d.r <- resp
+		}
+	}()
+	if err := s.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: id, Cluster: group}, TypeUrl: typ}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// withLate adds a group late with the public listener.
+var withLate = strings.Replace(mapping, "    - { name: rpc, listeners: [ rpc ] }",
+	"    - { name: rpc, listeners: [ rpc ] }\n    - { name: late, listeners: [ public ] }", 1)
+
+// TestNodeGetsItsGroupWhenCreated: nodes that connected before their
+// group existed, SotW and delta, get the group's configuration when a
+// reload creates it, without reconnecting, and /status stops calling them
+// fallback nodes.
+func TestNodeGetsItsGroupWhenCreated(t *testing.T) {
+	path := mappingFile(t, mapping)
+	p := start(t, "127.0.0.1:0", path)
+	conn := dial(t, p.srv.XDSAddr())
+	sotw := newClient(t, conn, "sotw-early", "late", resource.ListenerType)
+	if got, ok := sotw.next(5 * time.Second); !ok || len(got) != 0 {
+		t.Fatalf("SotW node of no group: %v (ok %v), want an empty configuration", got, ok)
+	}
+	sotw.ack()
+	delta := openDeltaAs(t, conn, "delta-early", "late", resource.ListenerType)
+	// An empty first answer or none: either way no listener.
+	if changed, _, ok := delta.next(time.Second); ok && len(changed) != 0 {
+		t.Fatalf("delta node of no group got %v", changed)
+	}
+	p.waitNode(t, "sotw-early", func(n xds.NodeStatus) bool { return n.Fallback })
+
+	writeFile(t, path, withLate)
+	got, ok := sotw.next(5 * time.Second)
+	if !ok || !slices.Equal(got, []string{"public"}) {
+		t.Fatalf("SotW node after its group was created: %v (ok %v), want [public]", got, ok)
+	}
+	sotw.ack()
+	var changed []string
+	for deadline := time.Now().Add(5 * time.Second); len(changed) == 0 && time.Now().Before(deadline); {
+		changed, _, _ = delta.next(time.Until(deadline))
+	}
+	if !slices.Equal(changed, []string{"public"}) {
+		t.Fatalf("delta node after its group was created: %v, want [public]", changed)
+	}
+	for _, id := range []string{"sotw-early", "delta-early"} {
+		p.waitNode(t, id, func(n xds.NodeStatus) bool { return !n.Fallback && n.Group == "late" })
+	}
+}
