@@ -288,6 +288,7 @@ type XDS struct {
 	AdminAddress      string      `json:"admin_address" restart:"true" default:"127.0.0.1:19000" format:"listen" env:"true" doc:"Where the admin HTTP server (/healthz, /readyz, /metrics, /status, /config_dump) listens."`
 	GroupMetadataKey  string      `json:"group_metadata_key" restart:"true" env:"true" doc:"A node metadata key naming the node's group. Default: the node's cluster field." example:"protogate.group"`
 	Groups            []NodeGroup `json:"groups" doc:"Node groups and the listeners each gets. Default: one group named default with every listener."`
+	RetiredGroups     []string    `json:"retired_groups" doc:"Groups this mapping means to leave with no listeners. A reload that removes or empties a group whose nodes are connected is refused unless the group is listed here." example:"[canary]"`
 	MaxMessageSize    Size        `json:"max_message_size" restart:"true" default:"16MiB" min:"1MiB" max:"256MiB" env:"true" doc:"The largest gRPC message sent or received."`
 	MaxStreamsPerPeer int         `json:"max_streams_per_peer" restart:"true" default:"16" min:"1" max:"10000" env:"true" doc:"Concurrent xDS streams one connection may open."`
 	KeepaliveTime     Duration    `json:"keepalive_time" restart:"true" default:"30s" min:"1s" max:"1h" env:"true" doc:"Ping an idle connection after this long."`

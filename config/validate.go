@@ -862,6 +862,13 @@ func (v *validator) xds() {
 			grouped[l] = true
 		}
 	}
+	for i, name := range x.RetiredGroups {
+		for _, g := range x.Groups {
+			if g.Name == name && len(g.Listeners) > 0 {
+				v.add(index("xds.retired_groups", i), "group %q is retired but still has listeners in xds.groups", name)
+			}
+		}
+	}
 	if len(x.Groups) > 0 {
 		for i, l := range v.cfg.Listeners {
 			if l.Name != "" && !grouped[l.Name] {

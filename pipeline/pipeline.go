@@ -88,6 +88,10 @@ func (p *Pipeline) Prepare(cfg *config.Config) (*Change, error) {
 	return c, nil
 }
 
+// RetiredGroups are the groups the change's mapping means to leave with
+// no listeners.
+func (c *Change) RetiredGroups() []string { return c.Config.XDS.RetiredGroups }
+
 // Bridge is make-before-break for the in-process bridges, as the control
 // plane does it for bridges of its fleet: it switches them to a table
 // serving both the change's routes and the ones it drops, before any

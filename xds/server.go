@@ -96,6 +96,7 @@ type Server struct {
 	// fallback under their own name (xds/waiting.go), with when last used.
 	waiting     map[string]time.Time
 	waitingFull bool
+	guard       *guardMetrics
 	mu          sync.RWMutex
 	groups      map[string]*published        // group → what it is served
 	served      map[string]*routetable.Table // group → the route table its bridges finally hold
@@ -114,9 +115,11 @@ type published struct {
 	Types    map[string]string `json:"type_versions"`
 	snapshot *cache.Snapshot
 	At       time.Time `json:"published_at"`
-	// res are the resources as translated; members the announced bridges
-	// the snapshot's bridge endpoints hold.
+	// res are the resources as translated, served what the snapshot
+	// holds (with the bridge endpoints), members the announced bridges
+	// those endpoints are.
 	res     Resources
+	served  Resources
 	members []string
 }
 
@@ -135,6 +138,7 @@ func New(opts Options) *Server {
 		waiting: map[string]time.Time{}}
 	s.tables = cache.NewLinearCache(TableType, cache.WithLogger(cacheLogger{s.log}))
 	s.metrics = newMetrics()
+	s.guard = newGuardMetrics(s.metrics.registry)
 	s.tracker = newTracker(s)
 	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
 	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, fallbackSnapshot(nil)); err != nil {
@@ -235,6 +239,9 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRemovals(groups, out); err != nil {
+		return err
+	}
 	next := map[string]*published{}
 	for name, res := range groups {
 		// Announced bridges are the endpoints of the group's bridge
@@ -262,10 +269,14 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 			return fmt.Errorf("the bridges in this process: %w; Envoy was sent nothing", err)
 		}
 	}
-	if err := s.publishEnvoy(next, tables); err != nil {
+	s.membersMu.Lock() // no endpoint update between the interim snapshots and the final one
+	s.stageClusters(next)
+	err = s.publishEnvoy(next, tables)
+	s.membersMu.Unlock()
+	if err != nil {
 		return err
 	}
-	s.tracker.regroup()
+	s.tracker.refreshFallback()
 	// The bridge endpoints were read before the bridges were waited for;
 	// a bridge that joined or left meanwhile must not be overwritten.
 	for name, gt := range tables {

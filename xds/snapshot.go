@@ -22,7 +22,7 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 // gets the same version, across restarts too.
 func snapshotOf(res Resources) (*published, error) {
 	snap := &cache.Snapshot{}
-	p := &published{Types: map[string]string{}, snapshot: snap, At: time.Now()}
+	p := &published{Types: map[string]string{}, snapshot: snap, At: time.Now(), served: res}
 	all := sha256.New()
 	for _, typ := range Types {
 		items := append([]types.Resource(nil), res[typ]...)

@@ -102,9 +102,9 @@ func (s *Server) knownGroup(name string) bool {
 	return ok
 }
 
-// regroup tells, after a reload, which nodes are now served their group
+// refreshFallback tells, after a reload, which nodes are now served their group
 // and which the fallback, as /status shows it.
-func (t *tracker) regroup() {
+func (t *tracker) refreshFallback() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, n := range t.nodes {
