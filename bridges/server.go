@@ -377,6 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rec.Write([]byte("ready\n"))
 		return
+	case routeName == "" && t.openapiPath != "" && r.URL.Path == t.openapiPath:
+		serveOpenAPI(rec, r, t.openapi)
+		return
 	}
 	// Past max_in_flight a request is told at once to come back, rather
 	// than queueing behind the others until every one of them is late.
@@ -429,6 +432,9 @@ type table struct {
 	former   map[string]*route
 	ordered  []*route
 	maxDepth int
+	// openapi is the description of the routes, served at openapiPath.
+	openapiPath string
+	openapi     []byte
 }
 
 type route struct {
@@ -477,6 +483,13 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 		// Matched last when no Envoy names the route; their providers
 		// and connections are kept while they serve.
 		t.ordered = append(t.ordered, r)
+	}
+	if rt.OpenAPIPath != "" {
+		doc, err := openAPIOf(rt)
+		if err != nil {
+			return nil, fmt.Errorf("openapi: %w", err)
+		}
+		t.openapiPath, t.openapi = rt.OpenAPIPath, doc
 	}
 	return t, nil
 }

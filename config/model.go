@@ -274,6 +274,7 @@ type Bridge struct {
 	CircuitBreakers   *CircuitBreakers `json:"circuit_breakers" doc:"Envoy's limits towards the bridges."`
 	Discovery         string           `json:"discovery" default:"static" enum:"static,xds" doc:"How Envoy finds the bridges. static: bridge.endpoints. xds: the bridges that follow the control plane (protogate bridge --xds) announce their address, and the bridge clusters' endpoints are the group's connected bridges holding a route table; one that shuts down leaves them first."`
 	DrainWindow       Duration         `json:"drain_window" default:"3s" min:"0s" max:"5m" env:"true" doc:"discovery xds: how long a stopping bridge keeps serving after it has left the endpoints, so Envoys have taken the change before its listener closes."`
+	OpenAPIPath       string           `json:"openapi_path" doc:"Where the bridges serve the OpenAPI 3.1 description of the routes they serve (GET, no route header). Empty: not served." example:"/openapi.json"`
 }
 
 // Bridge discovery modes.

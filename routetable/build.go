@@ -26,6 +26,7 @@ func BuildWith(cfg *config.Config, group config.NodeGroup, d Discovered) (*Table
 		RouteHeader:  cfg.Bridge.RouteHeader,
 		MaxJSONDepth: cfg.Bridge.MaxJSONDepth,
 		JavaTypes:    cfg.JavaTypes,
+		OpenAPIPath:  cfg.Bridge.OpenAPIPath,
 	}
 	used := map[string]bool{} // protocol/upstream
 	for i := range cfg.Listeners {
