@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/protogate/protogate/config"
@@ -162,17 +163,25 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		}
 		args[i] = val
 	}
-	att := map[string]string{}
+	att := traceContext(r.Header) // the route's own attachments may not overwrite them
+	if att == nil {
+		att = map[string]string{}
+	}
 	for _, a := range d.Attachments {
+		if _, trace := att[strings.ToLower(a.Name)]; trace {
+			continue
+		}
 		if v := r.Header.Get(a.Header); v != "" {
 			att[a.Name] = v
 		}
 	}
+	began := time.Now()
 	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
 		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), Retries: rt.row.Retries, Attachments: att,
 		Endpoints: rt.dubbo.endpoints,
 	})
+	s.metrics.observeUpstream(d.Upstream, "dubbo", "call", began)
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)
 	}

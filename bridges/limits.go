@@ -19,19 +19,20 @@ var overloadedResponse = fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nConten
 
 // limitListener accepts every connection but serves at most max at once;
 // one more is answered 503 and closed.
-func limitListener(l net.Listener, max int, log *slog.Logger) net.Listener {
+func limitListener(l net.Listener, max int, log *slog.Logger, refused func()) net.Listener {
 	if max <= 0 {
 		return l
 	}
-	return &limitedListener{Listener: l, max: int64(max), log: log}
+	return &limitedListener{Listener: l, max: int64(max), log: log, refused: refused}
 }
 
 type limitedListener struct {
 	net.Listener
-	max    int64
-	open   atomic.Int64
-	log    *slog.Logger
-	warned atomic.Int64 // unix seconds of the last log line, to log once a minute at most
+	max     int64
+	open    atomic.Int64
+	log     *slog.Logger
+	refused func()       // counts a refused connection
+	warned  atomic.Int64 // unix seconds of the last log line, to log once a minute at most
 }
 
 func (l *limitedListener) Accept() (net.Conn, error) {
@@ -43,6 +44,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
 			go refuse(c)
+			l.refused()
 			if now := time.Now().Unix(); now-l.warned.Load() >= 60 {
 				l.warned.Store(now)
 				l.log.Warn("bridge connection limit reached; refusing connections with 503", "max_connections", l.max)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -72,17 +73,24 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 			msg.Header.Add(http.CanonicalHeaderKey(h), v)
 		}
 	}
+	for k, v := range traceContext(r.Header) {
+		msg.Header.Set(k, v) // as OpenTelemetry's NATS propagation names them
+	}
+	began := time.Now()
 
 	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
 	defer cancel()
 	switch n.Mode {
 	case config.NATSModeCore:
-		if err := conn.PublishCore(msg); err != nil {
+		err := conn.PublishCore(msg)
+		s.metrics.observeUpstream(n.Upstream, "nats", "publish", began)
+		if err != nil {
 			return natsFailure(fail, err, n, "")
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"subject": subj, "delivery": "at-most-once"})
 	case config.NATSModeRequest:
 		reply, err := conn.Request(ctx, msg)
+		s.metrics.observeUpstream(n.Upstream, "nats", "request", began)
 		var svc *natsproto.ServiceError
 		switch {
 		case errors.As(err, &svc) && svc.Code >= 400 && svc.Code <= 599 && len(svc.Data) > 0:
@@ -109,6 +117,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 			exp.LastSequence = &seq
 		}
 		ack, err := conn.PublishJetStream(ctx, msg, exp)
+		s.metrics.observeUpstream(n.Upstream, "nats", "jetstream_publish", began)
 		if err != nil {
 			return natsFailure(fail, err, n, key)
 		}
@@ -129,6 +138,16 @@ func writeReply(w http.ResponseWriter, status int, h nats.Header, data []byte, r
 	for _, name := range replyHeaders {
 		for _, v := range h.Values(http.CanonicalHeaderKey(name)) {
 			w.Header().Add(name, v)
+		}
+	}
+	// The responder's trace context, when it sends one, goes back too.
+	for _, k := range traceKeys[:2] {
+		v := h.Get(k)
+		if v == "" {
+			v = h.Get(http.CanonicalHeaderKey(k))
+		}
+		if v != "" && len(v) <= maxTraceState && printable(v) {
+			w.Header().Set(k, v)
 		}
 	}
 	w.WriteHeader(status)

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/routetable"
@@ -92,6 +93,8 @@ func proxyFailure(r *routetable.Route, err error) *apiError {
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *route) *apiError {
 	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
 	defer cancel()
+	began := time.Now()
 	rt.proxy.rp.ServeHTTP(w, r.WithContext(ctx))
+	s.metrics.observeUpstream(rt.upstream(), "http", "proxy", began)
 	return nil
 }

@@ -43,6 +43,9 @@ type Server struct {
 	awaiting atomic.Bool
 	// inFlight bounds the requests served at once (bridge.max_in_flight).
 	inFlight chan struct{}
+	metrics  *metrics
+	// access gets the access log lines.
+	access *slog.Logger
 }
 
 // state is everything a request is served from; a reload builds a new one
@@ -54,6 +57,9 @@ type state struct {
 	javaTypes dubboproto.Types
 	// transports are the HTTP upstreams' connection pools, by digest.
 	transports map[string]*http.Transport
+	// dubbo is the server's invoker as this state was prepared (nil
+	// while no table had Dubbo routes), read without racing Prepare.
+	dubbo *dubboproto.Invoker
 }
 
 // natsConn is a connection with the upstream settings it was made for, so a
@@ -72,6 +78,9 @@ type Options struct {
 	// AwaitTable starts the bridge with no routes, not ready, until Apply
 	// gives it a table (a bridge fed by the control plane over xDS).
 	AwaitTable bool
+	// AccessLog gets the access log lines of listeners that log requests;
+	// nil: Logger.
+	AccessLog *slog.Logger
 }
 
 // New builds a bridge with its server settings, serving a route table, and
@@ -84,7 +93,12 @@ func New(settings config.Bridge, t *routetable.Table, opts Options) (*Server, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{settings: settings, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(settings.MaxInFlight, 1))}
+	s := &Server{settings: settings, log: opts.Logger, natsURLs: opts.NATSURLs, inFlight: make(chan struct{}, max(settings.MaxInFlight, 1)),
+		access: opts.AccessLog}
+	if s.access == nil {
+		s.access = opts.Logger
+	}
+	s.metrics = newMetrics(s)
 	if opts.AwaitTable {
 		s.awaiting.Store(true)
 		t = &routetable.Table{Group: "(none yet)", RouteHeader: settings.RouteHeader, MaxJSONDepth: settings.MaxJSONDepth}
@@ -162,6 +176,7 @@ func (s *Server) PrepareAlongside(rt *routetable.Table, pending *Prepared) (*Pre
 			return nil, err
 		}
 	}
+	st.dubbo = s.dubbo
 	var current map[string]*natsConn
 	if old := s.state.Load(); old != nil {
 		current = old.nats
@@ -290,7 +305,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("bridge address %s: %w", s.settings.Address, err)
 	}
 	s.lis = lis
-	lis = limitListener(lis, s.settings.MaxConnections, s.log)
+	lis = limitListener(lis, s.settings.MaxConnections, s.log, s.metrics.refused.WithLabelValues("connections").Inc)
 	go func() {
 		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("bridge server stopped", "err", err)
@@ -322,12 +337,14 @@ func (s *Server) closeNATS() {
 	}
 }
 
-// Ready reports whether every NATS upstream the routes use is usable, and
-// says for each one that is not why ("events: not connected: ...").
+// Ready reports whether the bridge has a table and every upstream its
+// routes use, unless the mapping marks it optional, can take calls: a NATS
+// upstream is connected, a Dubbo one has a provider it can reach. It says
+// for each one that cannot why ("events: not connected: ...").
 func (s *Server) Ready() (bool, []string) {
 	var down []string
 	for _, u := range s.Upstreams() {
-		if !u.Usable {
+		if !u.Usable && !u.Optional {
 			down = append(down, u.Name+": "+u.Reason)
 		}
 	}
@@ -340,16 +357,25 @@ type UpstreamState struct {
 	Protocol string `json:"protocol"`
 	Usable   bool   `json:"usable"`
 	Reason   string `json:"reason,omitempty"`
+	Optional bool   `json:"optional,omitempty"`
+	// Known and Healthy count a Dubbo upstream's providers.
+	Known   int `json:"known,omitempty"`
+	Healthy int `json:"healthy,omitempty"`
 }
 
-// Upstreams lists the state of each NATS upstream the routes use, by name.
+// Upstreams lists the state of each NATS and Dubbo upstream the routes
+// use, by protocol and name.
 func (s *Server) Upstreams() []UpstreamState {
+	st := s.state.Load()
 	var out []UpstreamState
-	for name, c := range s.state.Load().nats {
+	for name, c := range st.nats {
 		ok, why := c.Usable()
-		out = append(out, UpstreamState{Name: name, Protocol: "nats", Usable: ok, Reason: why})
+		out = append(out, UpstreamState{Name: name, Protocol: "nats", Usable: ok, Reason: why, Optional: st.table.optional["nats/"+name]})
 	}
-	slices.SortFunc(out, func(a, b UpstreamState) int { return strings.Compare(a.Name, b.Name) })
+	out = append(out, dubboStates(st)...)
+	slices.SortFunc(out, func(a, b UpstreamState) int {
+		return strings.Compare(a.Protocol+"/"+a.Name, b.Protocol+"/"+b.Name)
+	})
 	return out
 }
 
@@ -380,6 +406,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeName == "" && t.openapiPath != "" && r.URL.Path == t.openapiPath:
 		serveOpenAPI(rec, r, t.openapi)
 		return
+	case routeName == "" && r.URL.Path == "/metrics":
+		s.metrics.handler().ServeHTTP(rec, r)
+		return
 	}
 	// Past max_in_flight a request is told at once to come back, rather
 	// than queueing behind the others until every one of them is late.
@@ -387,27 +416,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.inFlight <- struct{}{}:
 		defer func() { <-s.inFlight }()
 	default:
+		s.metrics.refused.WithLabelValues("overloaded").Inc()
 		rec.Header().Set("Retry-After", "1")
 		writeError(rec, &apiError{Status: http.StatusServiceUnavailable, Code: "overloaded",
 			Message: fmt.Sprintf("the bridge is serving %d requests already; retry shortly", cap(s.inFlight))})
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.settings.BodyTimeout.Std()))
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
+	info := &requestInfo{method: r.Method, traceID: traceIDOf(r.Header)}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = countingBody{r.Body, &info.bytesIn}
+	}
+	r = withInfo(r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.settings.BodyTimeout.Std())), info)
 	rt, vars, aerr := t.find(r, routeName)
+	if rt != nil {
+		info.routeKnown(rt)
+	} else if aerr != nil && t.byName[aerr.Route] != nil {
+		info.routeKnown(t.byName[aerr.Route]) // a 404 or 405 that still knew its route
+	}
 	if aerr == nil {
 		aerr = s.serve(rec, r, st, rt, vars)
 	}
-	name := ""
-	switch {
-	case rt != nil:
-		name = rt.row.Name
-	case aerr != nil:
-		name = aerr.Route // a 404 or 405 that still knew its route
-	}
 	if aerr != nil {
+		info.errCode = aerr.Code
 		writeError(rec, aerr)
 	}
-	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", name, "status", rec.status, "duration", time.Since(start))
+	took := time.Since(start)
+	s.metrics.countRequest(info, rec.status, took)
+	s.accessLog(r.Context(), info, rec.status, rec.bytes, took)
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", info.route, "status", rec.status, "duration", took)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
@@ -432,6 +470,9 @@ type table struct {
 	former   map[string]*route
 	ordered  []*route
 	maxDepth int
+	// optional are the upstreams ("nats/NAME") the bridge may be ready
+	// without.
+	optional map[string]bool
 	// openapi is the description of the routes, served at openapiPath.
 	openapiPath string
 	openapi     []byte
@@ -460,7 +501,10 @@ type headerMatch struct {
 // routes it proxies only when no Envoy stands in front (behind Envoy they
 // never reach a bridge).
 func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) (*table, error) {
-	t := &table{routeHeader: rt.RouteHeader, byName: map[string]*route{}, maxDepth: rt.MaxJSONDepth}
+	t := &table{routeHeader: rt.RouteHeader, byName: map[string]*route{}, maxDepth: rt.MaxJSONDepth, optional: map[string]bool{}}
+	for _, u := range rt.Upstreams.NATS {
+		t.optional["nats/"+u.Name] = u.Optional
+	}
 	for i := range rt.Routes {
 		row := &rt.Routes[i]
 		r, err := buildRoute(rt, row, log, transport)
@@ -683,6 +727,13 @@ func (rt *route) allows(method string) bool {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection's own writer:

@@ -29,7 +29,14 @@ type Listener struct {
 	MaxHeaderSize  Size           `json:"max_header_size" default:"60KiB" min:"1KiB" max:"96KiB" doc:"http listeners: the largest request header block Envoy accepts (Envoy caps it at 96 KiB)."`
 	Filters        HTTPFilters    `json:"filters" doc:"http listeners: HTTP filters enabled on this listener with their base settings. The chain order is fixed and reads as listed here."`
 	NetworkFilters NetworkFilters `json:"network_filters" doc:"Network filters applied to every connection before the protocol filter."`
+	AccessLog      AccessLog      `json:"access_log" doc:"http listeners: one log line per request, written by Envoy and by the bridges."`
 	Routes         []Route        `json:"routes" doc:"http listeners: HTTP routes; dubbo listeners: Dubbo routes (match on service, group, version, method)."`
+}
+
+// AccessLog turns on the request log of an http listener.
+type AccessLog struct {
+	Enabled       bool    `json:"enabled" default:"false" doc:"Log every request of the listener: Envoy to its stdout, the bridges as one structured line each (route, upstream, method, status, duration, bytes in and out, trace id, Dubbo method or NATS subject template)."`
+	SamplePercent float64 `json:"sample_percent" default:"100" min:"0" max:"100" doc:"Share of requests logged, in percent. The bridges log every 5xx answer whatever the share."`
 }
 
 // Route is one route of a listener.
@@ -154,6 +161,7 @@ type Upstreams struct {
 // DubboUpstream is a set of Dubbo providers.
 type DubboUpstream struct {
 	Name           string          `json:"name" required:"true" format:"name" doc:"Unique upstream name." example:"users"`
+	Optional       bool            `json:"optional" default:"false" doc:"The bridges report ready while this upstream cannot be used (its routes answer 503 meanwhile)."`
 	Registry       string          `json:"registry" format:"url" doc:"A registry to discover providers in; zookeeper://HOST:PORT. Exactly one of registry and urls." example:"zookeeper://127.0.0.1:2181"`
 	URLs           []string        `json:"urls" format:"url" doc:"Providers to call directly: dubbo://HOST:PORT or tri://HOST:PORT." example:"[dubbo://127.0.0.1:20880]"`
 	Protocol       string          `json:"protocol" default:"dubbo" enum:"dubbo,triple" doc:"The wire protocol to the providers (hessian2 serialization)."`
@@ -167,6 +175,7 @@ type DubboUpstream struct {
 // NATSUpstream is a NATS server or cluster.
 type NATSUpstream struct {
 	Name           string   `json:"name" required:"true" format:"name" doc:"Unique upstream name." example:"events"`
+	Optional       bool     `json:"optional" default:"false" doc:"The bridges report ready while this upstream cannot be used (its routes answer 503 meanwhile)."`
 	URLs           []string `json:"urls" format:"url" doc:"Server URLs: nats://HOST:PORT or tls://HOST:PORT. Required unless embedded." example:"[nats://127.0.0.1:4222]"`
 	Embedded       bool     `json:"embedded" default:"false" doc:"Start an in-process NATS server with JetStream (development only: one node, no replication)."`
 	DataDir        string   `json:"data_dir" doc:"embedded: where JetStream stores data. Default: a directory under the system temp dir." example:"/var/lib/protogate/nats"`
@@ -206,6 +215,7 @@ type Stream struct {
 // HTTPUpstream is a plain HTTP service.
 type HTTPUpstream struct {
 	Name            string           `json:"name" required:"true" format:"name" doc:"Unique upstream name." example:"legacy"`
+	Optional        bool             `json:"optional" default:"false" doc:"The bridges report ready while this upstream cannot be used (its routes answer 503 meanwhile)."`
 	Endpoints       []string         `json:"endpoints" required:"true" format:"endpoint" doc:"HOST:PORT of each instance; hostnames are resolved by Envoy (STRICT_DNS)." example:"[127.0.0.1:9000]"`
 	TLS             bool             `json:"tls" default:"false" doc:"Speak TLS to the instances."`
 	HTTP2           bool             `json:"http2" default:"false" doc:"Speak HTTP/2 to the instances."`

@@ -79,6 +79,9 @@ func NewRoute(l *config.Listener, r *config.Route) (Route, error) {
 		Name: r.Name, Listener: l.Name, BodyLimit: r.BodyLimit,
 		Match: Match{Path: m.Path, Prefix: m.Prefix, Regex: m.Regex, Methods: m.Methods, Headers: m.Headers},
 	}
+	if l.AccessLog.Enabled {
+		rt.AccessLogPercent = l.AccessLog.SamplePercent
+	}
 	switch {
 	case r.Dubbo != nil:
 		d := &DubboCall{DubboTarget: *r.Dubbo}

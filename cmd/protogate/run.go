@@ -73,7 +73,12 @@ NATS server with JetStream, for development only.`,
 			opts.Upstreams = func() []xds.UpstreamHealth {
 				var out []xds.UpstreamHealth
 				for _, u := range br.Upstreams() {
-					out = append(out, xds.UpstreamHealth(u))
+					h := xds.UpstreamHealth{Name: u.Name, Protocol: u.Protocol, Usable: u.Usable, Reason: u.Reason}
+					if u.Optional && !u.Usable {
+						// Marked optional: it does not hold readiness back.
+						h.Usable, h.Reason = true, "optional, and unusable now: "+u.Reason
+					}
+					out = append(out, h)
 				}
 				return out
 			}

@@ -1,0 +1,104 @@
+package bridges
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// latencyBuckets suit a bridge whose own work is tens of microseconds and
+// whose upstreams answer in anything from a fraction of a millisecond to
+// the route's timeout.
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// metrics are the bridge's own, on its /metrics. Every label value comes
+// from the route table or from the code (route and upstream names, error
+// codes, status codes), never from the request: a request for an unknown
+// route counts under route "".
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	upstream *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "protogate_bridge_requests_total",
+			Help: "Requests answered, by route, upstream, protocol, HTTP status code and error code (\"\" on success).",
+		}, []string{"route", "upstream", "protocol", "code", "error"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "protogate_bridge_request_duration_seconds", Buckets: latencyBuckets,
+			Help: "Time from the request's arrival to the end of its answer, by route and protocol.",
+		}, []string{"route", "protocol"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "protogate_bridge_requests_in_flight", Help: "Requests being served.",
+		}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "protogate_bridge_upstream_duration_seconds", Buckets: latencyBuckets,
+			Help: "Time upstream, by upstream, protocol and operation: call (Dubbo), publish (NATS core), jetstream_publish (until the stream's ack), request (NATS request-reply), proxy (HTTP).",
+		}, []string{"upstream", "protocol", "operation"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "protogate_bridge_refused_total",
+			Help: "Requests and connections refused before any route ran, by reason: overloaded (max_in_flight), connections (max_connections).",
+		}, []string{"reason"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.upstream, m.refused, upstreamCollector{s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// observeUpstream records the time an upstream operation took.
+func (m *metrics) observeUpstream(upstream, protocol, operation string, since time.Time) {
+	m.upstream.WithLabelValues(upstream, protocol, operation).Observe(time.Since(since).Seconds())
+}
+
+// upstreamCollector reports the state of the upstreams as the table
+// serving now has them, at every scrape.
+type upstreamCollector struct{ s *Server }
+
+var (
+	descUsable = prometheus.NewDesc("protogate_bridge_upstream_usable",
+		"1 if the upstream can take calls now (NATS: connected; Dubbo: a provider can be reached), by upstream and protocol.",
+		[]string{"upstream", "protocol"}, nil)
+	descProviders = prometheus.NewDesc("protogate_bridge_dubbo_providers",
+		"Providers of a Dubbo upstream, by state: known (in the route table), healthy (reachable and not ejected).",
+		[]string{"upstream", "state"}, nil)
+)
+
+func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descUsable
+	ch <- descProviders
+}
+
+func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.s.Upstreams() {
+		v := 0.0
+		if u.Usable {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUsable, prometheus.GaugeValue, v, u.Name, u.Protocol)
+		if u.Protocol == "dubbo" {
+			ch <- prometheus.MustNewConstMetric(descProviders, prometheus.GaugeValue, float64(u.Known), u.Name, "known")
+			ch <- prometheus.MustNewConstMetric(descProviders, prometheus.GaugeValue, float64(u.Healthy), u.Name, "healthy")
+		}
+	}
+}
+
+// countRequest records one answered request.
+func (m *metrics) countRequest(info *requestInfo, status int, took time.Duration) {
+	m.requests.WithLabelValues(info.route, info.upstream, info.protocol, strconv.Itoa(status), info.errCode).Inc()
+	m.duration.WithLabelValues(info.route, info.protocol).Observe(took.Seconds())
+}
