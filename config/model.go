@@ -9,6 +9,14 @@ type Config struct {
 	JavaTypes []JavaType `json:"java_types" doc:"Java classes (POJOs and enums) that Dubbo parameters and fields may use. A class a route uses must be declared here, so the shape of every argument comes from this file, never from the request."`
 	Bridge    Bridge     `json:"bridge" doc:"The bridge HTTP server that turns HTTP into Dubbo calls and NATS publishes, and how Envoy reaches it."`
 	XDS       XDS        `json:"xds" doc:"The xDS control plane Envoy connects to."`
+	Tracing   Tracing    `json:"tracing" doc:"Where Envoy and the bridges send their spans. Trace context (W3C traceparent, tracestate, baggage) is passed on to Dubbo and NATS whether or not spans are exported."`
+}
+
+// Tracing is the OpenTelemetry export of Envoy's and the bridges' spans.
+type Tracing struct {
+	OTLPEndpoint  string  `json:"otlp_endpoint" format:"endpoint" doc:"HOST:PORT of an OpenTelemetry collector's OTLP/gRPC receiver. Set: the bridges export spans there and Envoy's HTTP listeners trace to it. Empty: nothing is exported, at no cost." example:"otel-collector.observability:4317"`
+	SamplePercent float64 `json:"sample_percent" default:"100" min:"0" max:"100" doc:"Share of new traces sampled, in percent; a request that arrives with a traceparent follows its caller's decision."`
+	ServiceName   string  `json:"service_name" default:"protogate" doc:"The service.name of the spans (the bridges add .bridge)."`
 }
 
 // Listener protocols.

@@ -28,6 +28,10 @@ func BuildWith(cfg *config.Config, group config.NodeGroup, d Discovered) (*Table
 		JavaTypes:    cfg.JavaTypes,
 		OpenAPIPath:  cfg.Bridge.OpenAPIPath,
 	}
+	if cfg.Tracing.OTLPEndpoint != "" {
+		tr := cfg.Tracing
+		t.Tracing = &tr
+	}
 	used := map[string]bool{} // protocol/upstream
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]

@@ -44,6 +44,8 @@ type Table struct {
 	// such a route's name, and that its new definition does not take (a
 	// changed path, say), is served by its former one.
 	Former []Route `json:"former,omitempty"`
+	// Tracing is where the bridges export spans; nil: nowhere.
+	Tracing *config.Tracing `json:"tracing,omitempty"`
 	// OpenAPIPath is where the bridges serve the OpenAPI description of
 	// the table's routes; empty: nowhere.
 	OpenAPIPath string `json:"openapi_path,omitempty"`
