@@ -91,6 +91,7 @@ func (b *build) buildClusters() {
 		b.addCluster(clusterSpec{name: UpstreamCluster("tcp", u.Name), path: fmt.Sprintf("upstreams.tcp[%d]", i),
 			endpoints: u.Endpoints, connectTimeout: u.ConnectTimeout})
 	}
+	b.addCollectorCluster()
 }
 
 // addCluster builds a cluster: EDS when every endpoint is an IP (so an

@@ -98,6 +98,8 @@ func (b *build) connectionManager(l *config.Listener, path string) *listener.Fil
 			},
 		}},
 		HttpFilters:           httpFilters,
+		AccessLog:             b.accessLogs(l, path),
+		Tracing:               b.tracing(l),
 		UseRemoteAddress:      wrapperspb.Bool(true),
 		NormalizePath:         wrapperspb.Bool(true),
 		MergeSlashes:          true,

@@ -6,6 +6,8 @@ package translator
 const (
 	BridgeDubboCluster = "protogate/bridge-dubbo"
 	BridgeNATSCluster  = "protogate/bridge-nats"
+	// CollectorCluster is the OpenTelemetry collector Envoy sends spans to.
+	CollectorCluster = "protogate/otel-collector"
 )
 
 // UpstreamCluster names the Envoy cluster of an upstream.

@@ -10,6 +10,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -82,6 +83,8 @@ type build struct {
 	needs map[string][]string
 	// disc holds the providers found in registries (nil: none)
 	disc routetable.Discovered
+	// tracer is every HTTP listener's tracing (nil: no collector)
+	tracer *hcm.HttpConnectionManager_Tracing
 }
 
 // Translate turns a validated mapping into Envoy resources per node group.
@@ -105,6 +108,7 @@ func TranslateWith(cfg *config.Config, disc routetable.Discovered) (*Result, err
 		needs:     map[string][]string{},
 	}
 	b.buildClusters()
+	b.tracer = b.tracingConfig()
 	for i := range cfg.Listeners {
 		b.buildListener(&cfg.Listeners[i], fmt.Sprintf("listeners[%d]", i))
 	}
