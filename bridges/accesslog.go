@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/protogate/protogate/config"
 )
 
 // requestInfo is what the access log and the metrics say of a request,
@@ -20,8 +22,8 @@ type requestInfo struct {
 	traceID string
 	method  string
 	bytesIn int64
-	// logPercent is the route's access log share (0: off).
-	logPercent float64
+	// accessLog is the route's listener's setting; nil: off.
+	accessLog *config.AccessLog
 }
 
 type requestInfoKey struct{}
@@ -42,7 +44,7 @@ func withInfo(r *http.Request, info *requestInfo) *http.Request {
 // routeKnown fills what the route tells.
 func (info *requestInfo) routeKnown(rt *route) {
 	info.route, info.upstream = rt.row.Name, rt.upstream()
-	info.logPercent = rt.row.AccessLogPercent
+	info.accessLog = rt.row.AccessLog
 	switch {
 	case rt.row.Dubbo != nil:
 		info.protocol, info.target = "dubbo", rt.row.Dubbo.Service+"."+rt.row.Dubbo.Method
@@ -56,8 +58,8 @@ func (info *requestInfo) routeKnown(rt *route) {
 // accessLog writes the request's line when its listener logs requests: a
 // share of them, and every 5xx whatever the share.
 func (s *Server) accessLog(ctx context.Context, info *requestInfo, status int, bytesOut int64, took time.Duration) {
-	p := info.logPercent
-	if p <= 0 || (status < 500 && p < 100 && rand.Float64()*100 >= p) {
+	al := info.accessLog
+	if al == nil || (status < 500 && al.SamplePercent < 100 && rand.Float64()*100 >= al.SamplePercent) {
 		return
 	}
 	s.access.LogAttrs(ctx, slog.LevelInfo, "access",

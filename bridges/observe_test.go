@@ -219,3 +219,51 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAccessLogSampling: with a share of 0 percent only the 5xx answers
+// are logged, as Envoy's access log does for the same setting.
+func TestAccessLogSampling(t *testing.T) {
+	cfg, err := config.LoadBytes("mapping.yaml", []byte(fmt.Sprintf(`
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    access_log: { enabled: true, sample_percent: 0 }
+    routes:
+      - { name: pub, match: { path: /pub, methods: [POST] }, nats: { upstream: gone, subject: app.events, mode: core } }
+upstreams:
+  nats: [ { name: gone, urls: [ "nats://127.0.0.1:%d" ] } ]
+bridge:
+  address: 127.0.0.1:0
+`, freePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := &syncBuffer{}
+	srv, err := New(cfg.Bridge, tableOf(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AccessLog: slog.New(slog.NewJSONHandler(access, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(t.Context())
+	b := &bridge{t: t, srv: srv, url: "http://" + srv.Addr()}
+	for range 3 {
+		if code, _, _ := b.do("POST", "/pub", "{}", nil); code != 503 {
+			t.Fatalf("publish to a NATS server that is down = %d", code)
+		}
+	}
+	if code, _, _ := b.do("GET", "/pub", "", map[string]string{"x-protogate-route": "pub"}); code != 405 {
+		t.Fatalf("GET = %d", code)
+	}
+	lines := access.lines()
+	if len(lines) != 3 {
+		t.Fatalf("%d access lines, want the three 503s only: %v", len(lines), lines)
+	}
+	for _, l := range lines {
+		if l["status"] != float64(503) || l["error"] != "upstream_unavailable" {
+			t.Errorf("access line %v", l)
+		}
+	}
+}

@@ -84,7 +84,8 @@ func NewRoute(l *config.Listener, r *config.Route) (Route, error) {
 		Match: Match{Path: m.Path, Prefix: m.Prefix, Regex: m.Regex, Methods: m.Methods, Headers: m.Headers},
 	}
 	if l.AccessLog.Enabled {
-		rt.AccessLogPercent = l.AccessLog.SamplePercent
+		al := l.AccessLog
+		rt.AccessLog = &al
 	}
 	switch {
 	case r.Dubbo != nil:

@@ -62,9 +62,8 @@ type Route struct {
 	BodyLimit config.Size `json:"body_limit"`
 	// Timeout is the bridge's deadline for the call upstream.
 	Timeout config.Duration `json:"timeout"`
-	// AccessLogPercent is the share of the route's requests the bridge
-	// logs (0: off), from its listener's access_log.
-	AccessLogPercent float64 `json:"access_log_percent,omitempty"`
+	// AccessLog is its listener's access_log when it is on; nil: off.
+	AccessLog *config.AccessLog `json:"access_log,omitempty"`
 	// Retries are the bridge's extra attempts upstream: 0 unless the
 	// route is idempotent.
 	Retries int `json:"retries"`
