@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/protogate/protogate/internal/promnames"
 )
 
 // latencyBuckets suit a bridge whose own work is tens of microseconds and
@@ -101,4 +103,10 @@ func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *metrics) countRequest(info *requestInfo, status int, took time.Duration) {
 	m.requests.WithLabelValues(info.route, info.upstream, info.protocol, strconv.Itoa(status), info.errCode).Inc()
 	m.duration.WithLabelValues(info.route, info.protocol).Observe(took.Seconds())
+}
+
+// MetricNames lists the names of the metrics the bridge exports, for the
+// tests that tie dashboards to the code.
+func (s *Server) MetricNames() []string {
+	return promnames.Of(append(promnames.Fields(s.metrics), upstreamCollector{s})...)
 }
