@@ -2,16 +2,25 @@ package test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -111,10 +120,7 @@ func TestKubernetesManifests(t *testing.T) {
 	m := loadManifests(t)
 	cm := m["ConfigMap/protogate-mapping"]
 	text, _ := get(cm, "data", "mapping.yaml").(string)
-	cfg, err := config.LoadBytes("mapping.yaml", []byte(text))
-	if err != nil {
-		t.Fatalf("the mapping in the ConfigMap is invalid:\n%v", err)
-	}
+	cfg := loadWithMountedFiles(t, m, text)
 
 	// The control plane reads the mapping; the bridges follow the control
 	// plane over ADS and read no file.
@@ -124,9 +130,13 @@ func TestKubernetesManifests(t *testing.T) {
 	if len(bridgeArgs) < len(wantArgs) || fmt.Sprint(bridgeArgs[:len(wantArgs)]) != fmt.Sprint(wantArgs) {
 		t.Errorf("the bridges run %v, want %v...: the control plane's Service and a group of the mapping", bridgeArgs, wantArgs)
 	}
-	if v := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "volumes"); v != nil {
-		t.Errorf("the bridges mount %v; they read no mapping file", v)
+	vols, _ := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "volumes").([]any)
+	for _, v := range vols {
+		if get(v, "secret") == nil {
+			t.Errorf("the bridges mount %v; they read no mapping file, only their certificate", v)
+		}
 	}
+	checkBridgeTLS(t, m, bridgeArgs)
 	bridgeAddr := ""
 	envs, _ := get(m["Deployment/protogate-bridges"], "spec", "template", "spec", "containers", 0, "env").([]any)
 	for _, e := range envs {
@@ -157,9 +167,18 @@ func TestKubernetesManifests(t *testing.T) {
 		if got := containerPort(d, w.port); got != port(t, w.portAddr) {
 			t.Errorf("%s port %s = %d, the mapping serves on %s", w.name, w.port, got, w.portAddr)
 		}
+		scheme := "HTTP"
+		if w.command == "controlplane" && cfg.XDS.Security.Admin.TLS != nil {
+			scheme = "HTTPS" // the kubelet does not verify a probe's certificate
+		}
 		for probeName, want := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
-			if path, p := probe(d, probeName); path != want || p != w.port {
-				t.Errorf("%s %s = %s on %v, want %s on %s", w.name, probeName, path, p, want, w.port)
+			path, p := probe(d, probeName)
+			got, _ := get(d, "spec", "template", "spec", "containers", 0, probeName, "httpGet", "scheme").(string)
+			if got == "" {
+				got = "HTTP"
+			}
+			if path != want || p != w.port || got != scheme {
+				t.Errorf("%s %s = %s %s on %v, want %s %s on %s", w.name, probeName, got, path, p, scheme, want, w.port)
 			}
 		}
 	}
@@ -183,6 +202,9 @@ func TestKubernetesManifests(t *testing.T) {
 	for key, d := range m {
 		if !strings.HasPrefix(key, "Service/") {
 			continue
+		}
+		if typ, _ := get(d, "spec", "type").(string); key != "Service/envoy" && typ != "" && typ != "ClusterIP" {
+			t.Errorf("%s is of type %s; only Envoy is exposed outside the cluster", key, typ)
 		}
 		sel, _ := get(d, "spec", "selector").(doc)
 		var target doc
@@ -223,16 +245,239 @@ func TestKubernetesManifests(t *testing.T) {
 	if get(m["Service/envoy"], "spec", "type") != "LoadBalancer" {
 		t.Error("the Envoy Service is not a LoadBalancer")
 	}
-	want, err := exec.Command(protogateBinary(t), "bootstrap", "--node-id", "envoy", "--node-group", "edge", "--xds", "protogate-xds:18000").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(m["ConfigMap/envoy-bootstrap"], "data", "envoy.yaml"); got != string(want) {
-		t.Errorf("the envoy-bootstrap ConfigMap differs from `protogate bootstrap --node-id envoy --node-group edge --xds protogate-xds:18000`")
-	}
+	checkEnvoyBootstrap(t, m)
 	if cfg.XDS.Groups[0].Name != "edge" || get(m["Service/protogate-xds"], "spec", "ports", 0, "port") != port(t, cfg.XDS.Address) {
 		t.Error("the bootstrap's group or control-plane port does not match the mapping")
 	}
+	checkClientRules(t, m, cfg)
+}
+
+// secretMount finds the Secret a workload mounts at dir, and the mount.
+func secretMount(d doc, dir string) string {
+	c := get(d, "spec", "template", "spec", "containers", 0)
+	mounts, _ := get(c, "volumeMounts").([]any)
+	vols, _ := get(d, "spec", "template", "spec", "volumes").([]any)
+	for _, mt := range mounts {
+		if get(mt, "mountPath") != dir {
+			continue
+		}
+		for _, v := range vols {
+			if get(v, "name") == get(mt, "name") {
+				name, _ := get(v, "secret", "secretName").(string)
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// certificateOf is the cert-manager Certificate that writes a Secret.
+func certificateOf(m map[string]doc, secret string) doc {
+	for key, d := range m {
+		if strings.HasPrefix(key, "Certificate/") && get(d, "spec", "secretName") == secret {
+			return d
+		}
+	}
+	return nil
+}
+
+// certFiles are the keys of a cert-manager Secret.
+var certFiles = map[string]bool{"tls.crt": true, "tls.key": true, "ca.crt": true}
+
+// loadWithMountedFiles loads the mapping with every file of xds.security
+// in place: each must be in a directory where the control plane mounts a
+// Secret, a cert-manager Certificate's (with its keys) or the admin token
+// the README tells how to create. Test files stand in for them.
+func loadWithMountedFiles(t *testing.T, m map[string]doc, text string) *config.Config {
+	t.Helper()
+	var raw doc
+	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
+		t.Fatal(err)
+	}
+	sec := get(raw, "xds", "security")
+	files := map[string]string{}
+	for _, p := range [][]any{{"tls", "cert_file"}, {"tls", "key_file"}, {"tls", "client_ca_file"},
+		{"admin", "tls", "cert_file"}, {"admin", "tls", "key_file"}, {"admin", "tls", "client_ca_file"}, {"admin", "token_file"}} {
+		if f, _ := get(sec, p...).(string); f != "" {
+			files[f] = fmt.Sprint(p...)
+		}
+	}
+	if files["/etc/protogate-tls/tls.crt"] == "" || len(files) < 4 {
+		t.Fatalf("the mapping's xds.security names %v; the example runs xDS with mTLS and an admin token", files)
+	}
+	cp := m["Deployment/protogate-controlplane"]
+	readme, _ := os.ReadFile("../examples/kubernetes/README.md")
+	stand := map[string]string{} // mounted directory → its stand-in
+	for f := range files {
+		dir, base := filepath.Dir(f), filepath.Base(f)
+		secret := secretMount(cp, dir)
+		switch {
+		case secret == "":
+			t.Errorf("xds.security names %s, but the control plane mounts no Secret at %s", f, dir)
+			continue
+		case certificateOf(m, secret) != nil:
+			if !certFiles[base] {
+				t.Errorf("%s: a cert-manager Secret holds tls.crt, tls.key and ca.crt, not %s", f, base)
+			}
+		case !bytes.Contains(readme, []byte("kubectl create secret generic "+secret+" --from-literal="+base+"=")):
+			t.Errorf("%s is in Secret %s, which no Certificate writes and the README does not tell how to create", f, secret)
+		}
+		if stand[dir] == "" {
+			stand[dir] = standInFiles(t, certificateOf(m, secret))
+		}
+	}
+	for dir, tmp := range stand {
+		text = strings.ReplaceAll(text, dir+"/", tmp+"/")
+	}
+	cfg, err := config.LoadBytes("mapping.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("the mapping in the ConfigMap is invalid:\n%v", err)
+	}
+	return cfg
+}
+
+// standInFiles makes a directory with what the Secret holds: a CA, a
+// certificate for the Certificate's names with its key, and a token.
+func standInFiles(t *testing.T, cert doc) string {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stand-in CA"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	names, _ := get(cert, "spec", "dnsNames").([]any)
+	for _, n := range names {
+		tmpl.DNSNames = append(tmpl.DNSNames, fmt.Sprint(n))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	for name, body := range map[string][]byte{
+		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		"token":   []byte("0123456789abcdef0123456789abcdef\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tlsArgs reads --tls-cert, --tls-key and --tls-ca from a command line.
+func tlsArgs(args []any) map[string]string {
+	out := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		if a := fmt.Sprint(args[i]); strings.HasPrefix(a, "--tls-") {
+			out[a] = fmt.Sprint(args[i+1])
+		}
+	}
+	return out
+}
+
+// checkBridgeTLS: the bridges dial the control plane with the files of
+// their Certificate's Secret, by the name the server certificate holds.
+func checkBridgeTLS(t *testing.T, m map[string]doc, args []any) {
+	t.Helper()
+	flags := tlsArgs(args)
+	dir := filepath.Dir(flags["--tls-cert"])
+	want := map[string]string{"--tls-cert": dir + "/tls.crt", "--tls-key": dir + "/tls.key", "--tls-ca": dir + "/ca.crt"}
+	for f, v := range want {
+		if flags[f] != v {
+			t.Errorf("the bridges run with %s %q, want %q", f, flags[f], v)
+		}
+	}
+	secret := secretMount(m["Deployment/protogate-bridges"], dir)
+	if secret == "" || certificateOf(m, secret) == nil {
+		t.Errorf("the bridges mount no Certificate's Secret at %s", dir)
+	}
+	names, _ := get(certificateOf(m, secretMount(m["Deployment/protogate-controlplane"], "/etc/protogate-tls")), "spec", "dnsNames").([]any)
+	if len(names) == 0 || fmt.Sprint(names[0]) != "protogate-xds" {
+		t.Errorf("the control plane's certificate names %v; its clients dial protogate-xds", names)
+	}
+}
+
+// checkEnvoyBootstrap: the envoy-bootstrap ConfigMap is what protogate
+// bootstrap prints and writes for the files Envoy mounts.
+func checkEnvoyBootstrap(t *testing.T, m map[string]doc) {
+	t.Helper()
+	envoy := m["Deployment/envoy"]
+	const tlsDir, sdsDir = "/etc/envoy-tls", "/etc/envoy"
+	if s := secretMount(envoy, tlsDir); s == "" || certificateOf(m, s) == nil {
+		t.Errorf("Envoy mounts no Certificate's Secret at %s", tlsDir)
+	}
+	if get(envoy, "spec", "template", "spec", "containers", 0, "volumeMounts", 0, "mountPath") != sdsDir ||
+		get(envoy, "spec", "template", "spec", "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
+		t.Errorf("Envoy does not mount envoy-bootstrap at %s", sdsDir)
+	}
+	out := t.TempDir()
+	args := []string{"bootstrap", "--node-id", "envoy", "--node-group", "edge", "--xds", "protogate-xds:18000",
+		"--tls-cert", tlsDir + "/tls.crt", "--tls-key", tlsDir + "/tls.key", "--tls-ca", tlsDir + "/ca.crt", "--tls-sds-dir", sdsDir, "--sds-output", out}
+	want, err := exec.Command(protogateBinary(t), args...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := get(m["ConfigMap/envoy-bootstrap"], "data").(doc)
+	if data["envoy.yaml"] != string(want) {
+		t.Errorf("the envoy-bootstrap ConfigMap's envoy.yaml differs from `protogate %s`", strings.Join(args, " "))
+	}
+	written, _ := os.ReadDir(out)
+	if len(data) != len(written)+1 {
+		t.Errorf("envoy-bootstrap holds %d files, bootstrap writes %d SDS files beside envoy.yaml", len(data), len(written))
+	}
+	for _, e := range written {
+		body, _ := os.ReadFile(filepath.Join(out, e.Name()))
+		if data[e.Name()] != string(body) {
+			t.Errorf("the envoy-bootstrap ConfigMap's %s differs from what bootstrap --sds-output writes", e.Name())
+		}
+	}
+}
+
+// checkClientRules: the mapping's identity rules let Envoy and the bridges,
+// as their Certificates name them, connect as their pods do.
+func checkClientRules(t *testing.T, m map[string]doc, cfg *config.Config) {
+	t.Helper()
+	for _, c := range []struct{ workload, dir string }{
+		{"Deployment/envoy", "/etc/envoy-tls"},
+		{"Deployment/protogate-bridges", "/etc/protogate-tls"},
+	} {
+		uris, _ := get(certificateOf(m, secretMount(m[c.workload], c.dir)), "spec", "uris").([]any)
+		if len(uris) != 1 {
+			t.Errorf("%s: its Certificate names %v, want one URI identity", c.workload, uris)
+			continue
+		}
+		// Both run with the pod's name as node id: the Deployment's name
+		// and two generated parts.
+		nodeID := strings.TrimPrefix(c.workload, "Deployment/") + "-7c9f8d6b5-x2k4q"
+		if !ruleAllows(cfg.XDS.Security.Clients, fmt.Sprint(uris[0]), nodeID, cfg.XDS.Groups[0].Name) {
+			t.Errorf("no rule of xds.security.clients lets %s connect as %s in group %s", uris[0], nodeID, cfg.XDS.Groups[0].Name)
+		}
+	}
+}
+
+func ruleAllows(rules []config.XDSClientRule, id, node, group string) bool {
+	match := func(globs []string, s string) bool {
+		for _, g := range globs {
+			if ok, _ := path.Match(g, s); ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range rules {
+		if match([]string{r.Identity}, id) && match(r.NodeIDs, node) && match(r.Groups, group) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestEnvoyExampleBootstrap keeps examples/envoy/envoy.yaml equal to what

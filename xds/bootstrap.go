@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,10 @@ import (
 	overload "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
 	downstreamconns "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	fixedheap "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -35,6 +39,8 @@ type BootstrapOptions struct {
 	AdminPort        uint32
 	MaxHeapBytes     uint64 // 0: no overload manager at all
 	MaxConnections   uint64
+	// TLS, when set, makes the xDS connection mTLS (xds.security.tls).
+	TLS *BootstrapTLS
 }
 
 // Warnings are the choices in o that Bootstrap accepts but an operator
@@ -155,6 +161,13 @@ func Bootstrap(o BootstrapOptions) (*bootstrap.Bootstrap, error) {
 			{Name: "admin", LayerSpecifier: &bootstrap.RuntimeLayer_AdminLayer_{AdminLayer: &bootstrap.RuntimeLayer_AdminLayer{}}},
 		}},
 	}
+	if o.TLS != nil {
+		ts, err := o.TLS.transportSocket(host)
+		if err != nil {
+			return nil, err
+		}
+		xds.TransportSocket = ts
+	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, err
 	}
@@ -202,4 +215,125 @@ func mustAny(m proto.Message) *anypb.Any {
 		panic(err)
 	}
 	return a
+}
+
+// BootstrapTLS is the xDS connection's mTLS as Envoy sees it: file paths
+// inside Envoy's filesystem. Envoy reloads files only for secrets that come
+// over SDS, so the certificate and the CA are SDS secrets read from two
+// small files (SDSFiles) that name the certificate files and the directory
+// to watch; a certificate rotated there (a Kubernetes Secret's symlink
+// swap, or any rename into the directory) is taken without a restart.
+type BootstrapTLS struct {
+	CertFile, KeyFile, CAFile string
+	// ServerName is the DNS name (or IP) the control plane's certificate
+	// must hold, also sent as SNI; empty: the host of XDSAddress.
+	ServerName string
+	// SDSDir is where Envoy finds the files SDSFiles returns.
+	SDSDir string
+}
+
+// The SDS files of the xDS connection, and the secrets they hold.
+const (
+	SDSCertificateFile = "xds-tls-certificate.yaml"
+	SDSValidationFile  = "xds-validation-context.yaml"
+	sdsCertificate     = "protogate-xds-client-certificate"
+	sdsValidation      = "protogate-xds-ca"
+)
+
+// check refuses a partial or relative set: Envoy resolves relative paths
+// against its working directory, which is rarely what was meant.
+func (t *BootstrapTLS) check() error {
+	for _, f := range []struct{ flag, v string }{
+		{"--tls-cert", t.CertFile}, {"--tls-key", t.KeyFile}, {"--tls-ca", t.CAFile}, {"--tls-sds-dir", t.SDSDir},
+	} {
+		if f.v == "" {
+			return errors.New("--tls-cert, --tls-key and --tls-ca go together (and --tls-sds-dir must not be empty)")
+		}
+		if !filepath.IsAbs(f.v) {
+			return fmt.Errorf("%s %q: give an absolute path, as Envoy will read it", f.flag, f.v)
+		}
+	}
+	return nil
+}
+
+// serverName is the name the control plane's certificate must carry.
+func (t *BootstrapTLS) serverName(xdsHost string) string {
+	if t.ServerName != "" {
+		return t.ServerName
+	}
+	return xdsHost
+}
+
+// transportSocket is the xDS cluster's TLS: the client certificate and the
+// CA from the SDS files, the control plane's name checked against its
+// certificate's SANs (Envoy checks only the chain unless told a name).
+func (t *BootstrapTLS) transportSocket(xdsHost string) (*core.TransportSocket, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	name := t.serverName(xdsHost)
+	san := &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS,
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: name}}}
+	sni := name
+	if _, err := netip.ParseAddr(name); err == nil {
+		san.SanType, sni = tlsv3.SubjectAltNameMatcher_IP_ADDRESS, "" // SNI cannot carry an IP
+	}
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: sni,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+			AlpnProtocols:                  []string{"h2"}, // gRPC servers require it
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{t.sdsConfig(sdsCertificate, SDSCertificateFile)},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{san}},
+				ValidationContextSdsSecretConfig: t.sdsConfig(sdsValidation, SDSValidationFile),
+			}},
+		},
+	}
+	if err := ctx.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("xds tls: %w", err)
+	}
+	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}, nil
+}
+
+// sdsConfig names a secret read from a file of SDSDir; a rename in that
+// directory (a ConfigMap update) reloads the file.
+func (t *BootstrapTLS) sdsConfig(secret, file string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: secret, SdsConfig: &core.ConfigSource{
+		ResourceApiVersion: core.ApiVersion_V3,
+		ConfigSourceSpecifier: &core.ConfigSource_PathConfigSource{PathConfigSource: &core.PathConfigSource{
+			Path:             filepath.Join(t.SDSDir, file),
+			WatchedDirectory: &core.WatchedDirectory{Path: t.SDSDir},
+		}},
+	}}
+}
+
+// SDSFiles are the two files the bootstrap's TLS names, by file name
+// (under SDSDir): each a discovery response holding one secret, as Envoy
+// reads SDS from a file. The secrets watch the directories of the
+// certificate files, so Envoy re-reads them when they are replaced.
+func (t *BootstrapTLS) SDSFiles() (map[string]*discovery.DiscoveryResponse, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	file := func(name string) *core.DataSource {
+		return &core.DataSource{Specifier: &core.DataSource_Filename{Filename: name}}
+	}
+	cert := &tlsv3.Secret{Name: sdsCertificate, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+		CertificateChain: file(t.CertFile),
+		PrivateKey:       file(t.KeyFile),
+		WatchedDirectory: &core.WatchedDirectory{Path: filepath.Dir(t.CertFile)},
+	}}}
+	ca := &tlsv3.Secret{Name: sdsValidation, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+		TrustedCa:        file(t.CAFile),
+		WatchedDirectory: &core.WatchedDirectory{Path: filepath.Dir(t.CAFile)},
+	}}}
+	out := map[string]*discovery.DiscoveryResponse{}
+	for name, s := range map[string]*tlsv3.Secret{SDSCertificateFile: cert, SDSValidationFile: ca} {
+		if err := s.ValidateAll(); err != nil {
+			return nil, fmt.Errorf("sds secret %s: %w", s.Name, err)
+		}
+		out[name] = &discovery.DiscoveryResponse{Resources: []*anypb.Any{mustAny(s)}}
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -108,6 +109,116 @@ func TestBootstrapWarnsOfExposedAdmin(t *testing.T) {
 		w := BootstrapOptions{AdminAddress: tt.host, AdminPort: 9901}.Warnings()
 		if got := len(w) == 1 && strings.Contains(w[0], "must not be exposed"); got != tt.warn || (!tt.warn && len(w) != 0) {
 			t.Errorf("admin on %q: warnings %q", tt.host, w)
+		}
+	}
+}
+
+// TestBootstrapTLS: with TLS the xDS cluster gets Envoy's TLS transport
+// socket, every typed config in it and in the SDS files validates, and the
+// control plane's name is checked against its certificate.
+func TestBootstrapTLS(t *testing.T) {
+	tests := []struct {
+		name, xds, serverName string
+		san                   tlsv3.SubjectAltNameMatcher_SanType
+		wantName, wantSNI     string
+	}{
+		{"by DNS name", "protogate-xds:18000", "", tlsv3.SubjectAltNameMatcher_DNS, "protogate-xds", "protogate-xds"},
+		{"by IP", "127.0.0.1:18000", "", tlsv3.SubjectAltNameMatcher_IP_ADDRESS, "127.0.0.1", ""},
+		{"server name given", "10.0.0.7:18000", "xds.protogate.svc", tlsv3.SubjectAltNameMatcher_DNS, "xds.protogate.svc", "xds.protogate.svc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bt := &BootstrapTLS{CertFile: "/etc/envoy/tls/tls.crt", KeyFile: "/etc/envoy/tls/tls.key", CAFile: "/etc/envoy/ca/ca.crt",
+				ServerName: tt.serverName, SDSDir: "/etc/envoy"}
+			b, err := Bootstrap(BootstrapOptions{NodeID: "envoy-1", NodeGroup: "edge", XDSAddress: tt.xds, AdminAddress: "127.0.0.1", AdminPort: 9901, TLS: bt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := b.StaticResources.Clusters[0].TransportSocket
+			if ts.GetName() != "envoy.transport_sockets.tls" {
+				t.Fatalf("transport socket %v", ts)
+			}
+			var up tlsv3.UpstreamTlsContext
+			if err := ts.GetTypedConfig().UnmarshalTo(&up); err != nil {
+				t.Fatal(err)
+			}
+			if err := up.ValidateAll(); err != nil {
+				t.Fatal(err)
+			}
+			common := up.CommonTlsContext
+			combined := common.GetCombinedValidationContext()
+			sans := combined.GetDefaultValidationContext().GetMatchTypedSubjectAltNames()
+			if len(sans) != 1 || sans[0].SanType != tt.san || sans[0].Matcher.GetExact() != tt.wantName || up.Sni != tt.wantSNI {
+				t.Errorf("server name check %v, sni %q; want %v %q, sni %q", sans, up.Sni, tt.san, tt.wantName, tt.wantSNI)
+			}
+			if common.TlsParams.TlsMinimumProtocolVersion != tlsv3.TlsParameters_TLSv1_2 || len(common.AlpnProtocols) != 1 || common.AlpnProtocols[0] != "h2" {
+				t.Errorf("tls params %v, alpn %v", common.TlsParams, common.AlpnProtocols)
+			}
+			// The secrets come from the SDS files, watched for renames.
+			refs := map[string]*tlsv3.SdsSecretConfig{
+				SDSCertificateFile: common.TlsCertificateSdsSecretConfigs[0],
+				SDSValidationFile:  combined.ValidationContextSdsSecretConfig,
+			}
+			files, err := bt.SDSFiles()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for file, ref := range refs {
+				src := ref.SdsConfig.GetPathConfigSource()
+				if src.GetPath() != "/etc/envoy/"+file || src.GetWatchedDirectory().GetPath() != "/etc/envoy" {
+					t.Errorf("%s: sds config %v", file, ref.SdsConfig)
+				}
+				resp := files[file]
+				if resp == nil || len(resp.Resources) != 1 {
+					t.Fatalf("%s: %v", file, resp)
+				}
+				var s tlsv3.Secret
+				if err := resp.Resources[0].UnmarshalTo(&s); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.ValidateAll(); err != nil {
+					t.Fatal(err)
+				}
+				if s.Name != ref.Name {
+					t.Errorf("%s holds secret %q, the bootstrap asks for %q", file, s.Name, ref.Name)
+				}
+			}
+			var cert, ca tlsv3.Secret
+			_ = files[SDSCertificateFile].Resources[0].UnmarshalTo(&cert)
+			_ = files[SDSValidationFile].Resources[0].UnmarshalTo(&ca)
+			tc := cert.GetTlsCertificate()
+			if tc.CertificateChain.GetFilename() != bt.CertFile || tc.PrivateKey.GetFilename() != bt.KeyFile || tc.WatchedDirectory.GetPath() != "/etc/envoy/tls" {
+				t.Errorf("certificate secret %v", tc)
+			}
+			vc := ca.GetValidationContext()
+			if vc.TrustedCa.GetFilename() != bt.CAFile || vc.WatchedDirectory.GetPath() != "/etc/envoy/ca" {
+				t.Errorf("validation secret %v", vc)
+			}
+		})
+	}
+}
+
+func TestBootstrapTLSRefusesPartialFiles(t *testing.T) {
+	full := BootstrapTLS{CertFile: "/c.crt", KeyFile: "/c.key", CAFile: "/ca.crt", SDSDir: "/etc/envoy"}
+	tests := []struct {
+		name string
+		edit func(*BootstrapTLS)
+		want string
+	}{
+		{"no key", func(b *BootstrapTLS) { b.KeyFile = "" }, "go together"},
+		{"no CA", func(b *BootstrapTLS) { b.CAFile = "" }, "go together"},
+		{"relative certificate", func(b *BootstrapTLS) { b.CertFile = "tls.crt" }, `--tls-cert "tls.crt": give an absolute path`},
+		{"relative SDS dir", func(b *BootstrapTLS) { b.SDSDir = "sds" }, `--tls-sds-dir "sds": give an absolute path`},
+	}
+	for _, tt := range tests {
+		bt := full
+		tt.edit(&bt)
+		_, err := Bootstrap(BootstrapOptions{NodeID: "e", NodeGroup: "g", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1", AdminPort: 9901, TLS: &bt})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+		if _, err := bt.SDSFiles(); err == nil {
+			t.Errorf("%s: SDS files made", tt.name)
 		}
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/translator"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -16,6 +19,8 @@ func newBootstrapCmd() *cobra.Command {
 	var (
 		o                      xds.BootstrapOptions
 		admin, format, maxHeap string
+		tlsOpts                xds.BootstrapTLS
+		sdsOut                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "bootstrap --node-id ID --node-group G --xds ADDR",
@@ -23,9 +28,20 @@ func newBootstrapCmd() *cobra.Command {
 		Long: `bootstrap prints a complete Envoy bootstrap for one node: its identity and group, ADS over
 gRPC (or delta xDS) to the control plane with an initial fetch timeout, Envoy's admin on
 loopback, and the overload manager Envoy recommends at the edge (heap and connection limits;
---max-heap 0 leaves it out). Field names are Envoy's own snake_case, as in its documentation.`,
+--max-heap 0 leaves it out). Field names are Envoy's own snake_case, as in its documentation.
+
+With --tls-cert, --tls-key and --tls-ca (paths as Envoy will read them), the xDS connection
+is mTLS: Envoy presents the certificate and checks the control plane's against the CA and
+--tls-server-name (default: the host of --xds). Envoy reloads certificate files only for
+secrets it gets over SDS, so the bootstrap reads them through two small SDS files in
+--tls-sds-dir; --sds-output DIR writes those files (put them where --tls-sds-dir says).
+Envoy then re-reads the certificate, key and CA when they are replaced in their directory
+(a Kubernetes Secret update, or any rename into it), without a restart.`,
 		Example: `  protogate bootstrap --node-id envoy-1 --node-group edge --xds 127.0.0.1:18000 > envoy.yaml
-  envoy -c envoy.yaml`,
+  envoy -c envoy.yaml
+  protogate bootstrap --node-id envoy-1 --node-group edge --xds protogate-xds:18000 \
+    --tls-cert /etc/envoy/tls/tls.crt --tls-key /etc/envoy/tls/tls.key --tls-ca /etc/envoy/tls/ca.crt \
+    --tls-sds-dir /etc/envoy --sds-output . > envoy.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Every error here is about a flag's value.
@@ -42,12 +58,20 @@ loopback, and the overload manager Envoy recommends at the edge (heap and connec
 			if err := checkOutput(format); err != nil {
 				return usageError{cmd, err}
 			}
+			if err := bootstrapTLS(cmd, &o, &tlsOpts, sdsOut); err != nil {
+				return usageError{cmd, err}
+			}
 			b, err := xds.Bootstrap(o)
 			if err != nil {
 				return usageError{cmd, err}
 			}
 			for _, w := range o.Warnings() {
 				loggerFrom(cmd).Warn(w)
+			}
+			if sdsOut != "" {
+				if err := writeSDSFiles(o.TLS, sdsOut); err != nil {
+					return err
+				}
 			}
 			return printMessage(cmd, b, format)
 		},
@@ -62,6 +86,12 @@ loopback, and the overload manager Envoy recommends at the edge (heap and connec
 	f.StringVar(&maxHeap, "max-heap", "1GiB", "heap size at which Envoy starts shedding load; 0 disables the overload manager (and its connection limit)")
 	f.Uint64Var(&o.MaxConnections, "max-connections", 50000, "downstream connections Envoy accepts at most (an overload manager limit)")
 	f.StringVarP(&format, "output", "o", "yaml", "yaml or json")
+	f.StringVar(&tlsOpts.CertFile, "tls-cert", "", "Envoy's client certificate for the xDS connection (PEM; a path as Envoy reads it)")
+	f.StringVar(&tlsOpts.KeyFile, "tls-key", "", "the private key of --tls-cert (PEM)")
+	f.StringVar(&tlsOpts.CAFile, "tls-ca", "", "the CA the control plane's certificate must chain to (PEM)")
+	f.StringVar(&tlsOpts.ServerName, "tls-server-name", "", "the name the control plane's certificate must hold (default: the host of --xds)")
+	f.StringVar(&tlsOpts.SDSDir, "tls-sds-dir", "/etc/envoy", "where Envoy finds the two SDS files that name the certificate files")
+	f.StringVar(&sdsOut, "sds-output", "", "also write the two SDS files into this directory")
 	for _, n := range []string{"node-id", "node-group", "xds"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
@@ -88,4 +118,42 @@ func heapLimit(s string) (uint64, error) {
 		return 0, fmt.Errorf("--max-heap: %w", err)
 	}
 	return uint64(n), nil
+}
+
+// bootstrapTLS sets o.TLS when any TLS flag is given.
+func bootstrapTLS(cmd *cobra.Command, o *xds.BootstrapOptions, t *xds.BootstrapTLS, sdsOut string) error {
+	set := false
+	for _, n := range []string{"tls-cert", "tls-key", "tls-ca", "tls-server-name", "tls-sds-dir"} {
+		set = set || cmd.Flags().Changed(n)
+	}
+	switch {
+	case set:
+		o.TLS = t
+	case sdsOut != "":
+		return errors.New("--sds-output writes the SDS files of --tls-cert, --tls-key and --tls-ca; give those too")
+	}
+	return nil
+}
+
+// writeSDSFiles writes the SDS files the bootstrap's TLS names into dir.
+func writeSDSFiles(t *xds.BootstrapTLS, dir string) error {
+	files, err := t.SDSFiles()
+	if err != nil {
+		return err
+	}
+	for name, resp := range files {
+		js, err := translator.MessageJSON(resp)
+		if err != nil {
+			return err
+		}
+		out, err := translator.Format(js, "yaml")
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			return fmt.Errorf("--sds-output: %w", err)
+		}
+	}
+	return nil
 }

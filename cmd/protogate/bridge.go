@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/protogate/protogate/bridges"
 	"github.com/protogate/protogate/config"
@@ -22,6 +23,7 @@ import (
 
 func newBridgeCmd() *cobra.Command {
 	var path, address, group, xdsAddr, nodeID string
+	var tlsOpts xds.ClientTLS
 	cmd := &cobra.Command{
 		Use:   "bridge -c FILE|DIR | --xds ADDR --node-group G",
 		Short: "Run the HTTP bridges to Dubbo and NATS alone",
@@ -38,7 +40,9 @@ With --xds instead of -c, the bridge reads no file: it takes its node group's ro
 the control plane over ADS, ACKs each table it serves and NACKs (with the reason) one it
 cannot, keeps serving the last one while the control plane is unreachable, and announces its
 address in its node metadata. Its server settings are the defaults and PROTOGATE_BRIDGE_*
-environment overrides. /readyz says not ready until the first table arrives.`,
+environment overrides. /readyz says not ready until the first table arrives. Against a
+control plane with xds.security.tls, give --tls-cert, --tls-key and --tls-ca (re-read when
+they change, so a rotated certificate is presented on the next connection).`,
 		Example: `  go run ./examples/dubbo-provider &
   protogate bridge -c examples/mappings/dubbo.yaml
   protogate bridge -c examples/mappings/nats.yaml
@@ -53,8 +57,14 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 				return usageError{cmd, errors.New("-c and --xds are exclusive: a bridge follows a file or the control plane")}
 			case xdsAddr == "" && path == "":
 				return usageError{cmd, errors.New("give -c FILE|DIR, or --xds ADDR to follow a control plane")}
+			case xdsAddr == "" && (tlsOpts.Enabled() || tlsOpts.ServerName != ""):
+				return usageError{cmd, errors.New("the --tls-* flags are for the connection to the control plane; they need --xds")}
 			case xdsAddr != "":
-				return runXDSBridge(cmd, log, xdsAddr, nodeID, group)
+				dial, err := clientDialOptions(tlsOpts, xdsAddr, log)
+				if err != nil {
+					return usageError{cmd, err}
+				}
+				return runXDSBridge(cmd, log, xdsAddr, nodeID, group, dial)
 			}
 			cfg, err := loadOrReport(cmd, path)
 			if err != nil {
@@ -116,13 +126,14 @@ environment overrides. /readyz says not ready until the first table arrives.`,
 		"required with --xds)")
 	cmd.Flags().StringVar(&xdsAddr, "xds", "", "follow the control plane's ADS server at HOST:PORT instead of reading a file")
 	cmd.Flags().StringVar(&nodeID, "node-id", "", "the node id given to the control plane (default: the host name)")
+	addClientTLSFlags(cmd, &tlsOpts)
 	// run spells it --bridge-address; the old spelling still works.
 	aliasFlags(cmd, map[string]string{"address": "bridge-address"})
 	return cmd
 }
 
 // runXDSBridge serves the route table the control plane sends for group.
-func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group string) error {
+func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group string, dial []grpc.DialOption) error {
 	if group == "" {
 		return usageError{cmd, errors.New("--xds needs --node-group: the group whose route table to serve")}
 	}
@@ -151,7 +162,7 @@ func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group s
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tc := &xds.TableClient{
-		Address: xdsAddr, NodeID: nodeID, Group: group, BridgeAddress: announced, Logger: log,
+		Address: xdsAddr, NodeID: nodeID, Group: group, BridgeAddress: announced, Logger: log, DialOptions: dial,
 		Apply: func(r *routetablepb.RouteTable) error {
 			t, err := routetable.FromResource(r)
 			if err != nil {
