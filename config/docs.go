@@ -39,7 +39,7 @@ var typeDocs = map[string]string{
 	"XDSClientRule":         "One client identity and the node ids and groups it may use. A client may hold several identities (SANs); a rule matching any of them counts.",
 	"XDSAdminSecurity":      "How the admin server is guarded.",
 	"XDSAdminTLS":           "The admin server's certificate, and optionally a CA its clients must present a certificate of.",
-	"XDSLimits":             "Bounds on what xDS clients can make the control plane hold.",
+	"XDSLimits":             "Bounds on what xDS clients can make the control plane hold, read once at start (a change needs a restart). The message size and the streams of one connection are xds.max_message_size and xds.max_streams_per_peer.",
 	"NodeGroup":             "Envoy nodes that get the same listeners.",
 	"HTTPFilters":           "HTTP filters on a listener. The chain runs in the order listed here, ending with the router.",
 	"RouteFilters":          "Per-route settings; each needs the filter enabled on the listener.",

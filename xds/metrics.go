@@ -10,16 +10,22 @@ type metrics struct {
 	groups        prometheus.Gauge
 	reloads       *prometheus.CounterVec
 	reloadHealthy prometheus.Gauge
+	// refusals count clients refused at a limit; connections and nodes
+	// are what the limits bound.
+	refusals    *prometheus.CounterVec
+	connections prometheus.Gauge
+	nodes       prometheus.Gauge
+	refusalLog  throttle
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "protogate_xds_nacks_total", Help: "Responses Envoy rejected, by node group and type URL.",
+			Name: "protogate_xds_nacks_total", Help: "Responses Envoy rejected, by node group (unknown for groups the mapping does not define) and type URL.",
 		}, []string{"group", "type_url"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "protogate_xds_pushes_total", Help: "Responses sent, by node group and type URL.",
+			Name: "protogate_xds_pushes_total", Help: "Responses sent, by node group (unknown for groups the mapping does not define) and type URL.",
 		}, []string{"group", "type_url"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "protogate_xds_streams", Help: "Open xDS streams.",
@@ -34,7 +40,32 @@ func newMetrics() *metrics {
 			Name: "protogate_config_last_reload_success", Help: "1 if the last reload was published, 0 if it was rejected and the last good config is still served.",
 		}),
 	}
-	m.registry.MustRegister(m.nacks, m.pushes, m.streams, m.groups, m.reloads, m.reloadHealthy,
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "protogate_xds_limit_refusals_total", Help: "xDS clients refused at a limit of xds.limits, by limit (connections, streams, node_metadata, node_id).",
+	}, []string{"limit"})
+	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "protogate_xds_connections", Help: "Open connections to the ADS port.",
+	})
+	m.nodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "protogate_xds_nodes", Help: "Nodes /status remembers: connected, or disconnected less than xds.limits.forget_after ago.",
+	})
+	m.registry.MustRegister(m.nacks, m.pushes, m.streams, m.groups, m.reloads, m.reloadHealthy, m.refusals, m.connections, m.nodes,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// UnknownGroupLabel is the group label of nodes whose group the mapping
+// does not define: clients choose group names, so they never become
+// label values.
+const UnknownGroupLabel = "unknown"
+
+// groupLabel is group as a metric label.
+func (s *Server) groupLabel(group string) string {
+	s.mu.RLock()
+	_, ok := s.groups[group]
+	s.mu.RUnlock()
+	if ok {
+		return group
+	}
+	return UnknownGroupLabel
 }

@@ -10,20 +10,35 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 )
 
 // tracker follows streams, nodes, ACKs and NACKs through the server's
 // callbacks.
 type tracker struct {
-	s       *Server
-	mu      sync.Mutex
+	s   *Server
+	lim limits
+	mu  sync.Mutex
+	// streams are the open streams; nodes what /status shows, one record
+	// per node id and group, kept for lim.forgetAfter once its streams
+	// closed.
 	streams map[streamKey]*streamState
-	nodes   map[string]*NodeStatus
+	nodes   map[nodeKey]*NodeStatus
+	// idle counts the nodes with no open stream; swept is when records
+	// past forgetAfter were last dropped.
+	idle  int
+	swept time.Time
 	// acked is signalled (closed and replaced) on every ACK or NACK, for
 	// publishers waiting for the fleet to take a version.
 	acked chan struct{}
 	// gone are bridges whose stream dropped without leaving.
 	gone lingering
+	// unknown are the undefined groups already logged (at most
+	// maxLoggedGroups, so clients cannot grow it).
+	unknown map[string]bool
+	// served remembers recent snapshots by the versions they served, so
+	// /config_dump can show what a node ACKed after a newer publish.
+	served versionHistory
 }
 
 // streamKey names a stream: go-control-plane numbers state-of-the-world
@@ -33,15 +48,25 @@ type streamKey struct {
 	id    int64
 }
 
+// nodeKey names a node record: one node id used in two groups is two
+// records, each with its own streams, ACKs and NACKs. Refusing the second
+// would lock out an Envoy moved to another group while its old stream (or
+// a hot-restart parent) still drains.
+type nodeKey struct{ id, group string }
+
 type streamState struct {
+	// named is set once the first request gave the node.
+	named bool
 	node  string
 	group string
 	delta bool
 	sent  map[string]sent // type URL → the last response on this stream
-	// acked is the version of each type this stream last ACKed, and
-	// nacked the one it last rejected.
-	acked  map[string]string
-	nacked map[string]NACKStatus
+	// acked is the version of each type this stream last ACKed, nacked
+	// the one it last rejected, and answered its last answer: a response
+	// not answered yet is pending.
+	acked    map[string]string
+	nacked   map[string]NACKStatus
+	answered map[string]answer
 	// bridge marks a stream that subscribed to route tables; addr is the
 	// address it announced, and leaving is set once it unsubscribed.
 	bridge  bool
@@ -51,9 +76,18 @@ type streamState struct {
 	resumed bool
 }
 
-type sent struct{ nonce, version string }
+// answer is a client's last ACK or NACK of a type, by the nonce answered.
+type answer struct {
+	nonce string
+	nack  bool
+}
 
-// NodeStatus is what /status shows of one node.
+type sent struct {
+	nonce, version string
+	at             time.Time
+}
+
+// NodeStatus is what /status shows of one node in one group.
 type NodeStatus struct {
 	ID        string                `json:"id"`
 	Group     string                `json:"group"`
@@ -79,30 +113,40 @@ type NACKStatus struct {
 }
 
 func newTracker(s *Server) *tracker {
-	return &tracker{s: s, streams: map[streamKey]*streamState{}, nodes: map[string]*NodeStatus{}, acked: make(chan struct{}), gone: lingering{}}
+	return &tracker{s: s, lim: limitsOf(s.opts.Limits), streams: map[streamKey]*streamState{}, nodes: map[nodeKey]*NodeStatus{},
+		acked: make(chan struct{}), gone: lingering{}, unknown: map[string]bool{}, served: versionHistory{}}
 }
 
-func (t *tracker) open(key streamKey) {
+// open admits a stream unless the server holds its maximum.
+func (t *tracker) open(key streamKey) error {
 	t.mu.Lock()
-	t.streams[key] = &streamState{delta: key.delta, sent: map[string]sent{}, acked: map[string]string{}, nacked: map[string]NACKStatus{}}
+	if len(t.streams) >= t.lim.maxStreams {
+		t.mu.Unlock()
+		return t.s.refuse("streams", streamsExhausted(t.lim.maxStreams))
+	}
+	t.streams[key] = &streamState{delta: key.delta, sent: map[string]sent{}, acked: map[string]string{},
+		nacked: map[string]NACKStatus{}, answered: map[string]answer{}}
 	t.mu.Unlock()
 	t.s.metrics.streams.Inc()
+	return nil
 }
 
+// close forgets a stream; it is also called for streams open refused.
 func (t *tracker) close(key streamKey) {
 	t.mu.Lock()
+	st, ok := t.streams[key]
+	if !ok {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.streams, key)
+	t.detach(st)
 	group := ""
-	if st, ok := t.streams[key]; ok {
-		if n, ok := t.nodes[st.node]; ok {
-			n.Streams--
-		}
-		delete(t.streams, key)
-		if st.bridge && !st.leaving && st.addr != "" && (st.acked[TableType] != "" || st.resumed) {
-			group = st.group
-			t.linger(group, st.addr)
-		} else if st.bridge {
-			group = st.group
-		}
+	if st.bridge && !st.leaving && st.addr != "" && (st.acked[TableType] != "" || st.resumed) {
+		group = st.group
+		t.linger(group, st.addr)
+	} else if st.bridge {
+		group = st.group
 	}
 	t.signal()
 	t.mu.Unlock()
@@ -124,6 +168,9 @@ func (t *tracker) linger(group, addr string) {
 		expired := t.gone[group][addr] == at
 		if expired {
 			delete(t.gone[group], addr)
+			if len(t.gone[group]) == 0 {
+				delete(t.gone, group)
+			}
 		}
 		t.mu.Unlock()
 		if expired {
@@ -138,40 +185,113 @@ func (t *tracker) signal() {
 	t.acked = make(chan struct{})
 }
 
-// seen records the node of a stream on its first request, and says so in
-// the log when the node belongs to no group.
-func (t *tracker) seen(st *streamState, node *core.Node) *NodeStatus {
-	if st.node == "" && node != nil {
-		st.node = node.GetId()
-		group, known := t.s.groupOf(node)
-		st.group = group
-		n, ok := t.nodes[st.node]
-		if !ok {
-			n = &NodeStatus{ID: st.node, LastACK: map[string]ACKStatus{}, LastNACK: map[string]NACKStatus{}}
-			t.nodes[st.node] = n
+// seen records the node of a stream on its first request. It refuses a
+// node whose id, group or metadata is over the limits. A bridge is in the
+// group whose table it asks for (table), whatever its node says.
+func (t *tracker) seen(st *streamState, node *core.Node, table string) (*NodeStatus, error) {
+	if !st.named && node != nil {
+		if err := t.lim.checkNode(node, t.s.opts.GroupMetadataKey); err != nil {
+			return nil, t.s.refuse(err.limit, err.status())
 		}
-		changed := !ok || n.Group != group || n.Fallback == known
-		n.Group, n.Fallback = group, !known
-		n.Streams++
+		st.named, st.node = true, node.GetId()
+		group, known := t.s.groupOf(node)
+		if table != "" {
+			group, known = table, t.s.cacheKey(table) == table
+		}
+		_, fresh := t.attach(st, group)
 		switch {
-		case !changed:
 		case !known:
-			t.s.log.Warn("node asks for a group the mapping does not define; serving it an empty configuration",
-				"node", st.node, "group", group, "groups", strings.Join(t.s.groupNames(), ","))
-		default:
+			t.logUnknown(st.node, group)
+		case fresh:
 			t.s.log.Info("node connected", "node", st.node, "group", group, "delta", st.delta)
 		}
 	}
-	n := t.nodes[st.node]
+	if !st.named {
+		return nil, nil
+	}
+	n := t.nodes[nodeKey{st.node, st.group}]
 	if n != nil {
 		n.LastSeen = time.Now()
 	}
+	return n, nil
+}
+
+// attach puts a stream under the record of its node in group, creating
+// it; fresh says the record is new. t.mu is held.
+func (t *tracker) attach(st *streamState, group string) (n *NodeStatus, fresh bool) {
+	st.group = group
+	key := nodeKey{st.node, group}
+	n, ok := t.nodes[key]
+	if !ok {
+		t.sweep(time.Now())
+		n = &NodeStatus{ID: st.node, Group: group, LastACK: map[string]ACKStatus{}, LastNACK: map[string]NACKStatus{}}
+		t.nodes[key] = n
+		t.s.metrics.nodes.Set(float64(len(t.nodes)))
+	} else if n.Streams == 0 {
+		t.idle--
+	}
+	n.Streams++
+	n.LastSeen = time.Now()
+	return n, !ok
+}
+
+// detach takes a stream off its node record; a record left with no stream
+// starts to count towards the disconnected nodes kept. t.mu is held.
+func (t *tracker) detach(st *streamState) {
+	n, ok := t.nodes[nodeKey{st.node, st.group}]
+	if !ok || !st.named {
+		return
+	}
+	n.Streams--
+	n.LastSeen = time.Now()
+	if n.Streams == 0 {
+		t.idle++
+		t.evictIdle()
+	}
+}
+
+// regroup moves a stream to another group's record (a bridge is in the
+// group whose table it asks for, whatever its node says). t.mu is held.
+func (t *tracker) regroup(st *streamState, group string) *NodeStatus {
+	if st.group == group {
+		return t.nodes[nodeKey{st.node, group}]
+	}
+	t.detach(st)
+	n, _ := t.attach(st, group)
 	return n
 }
 
-// request handles an ACK or NACK. For a NACK it returns the version the
-// client rejected, read from the nonce it answers.
-func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, version string, nack string, sub, unsub []string, resumed bool) (rejected string) {
+// logUnknown warns once per undefined group, not once per node: clients
+// choose group names, so the set of those logged is bounded.
+func (t *tracker) logUnknown(node, group string) {
+	if t.unknown[group] {
+		return
+	}
+	if len(t.unknown) >= maxLoggedGroups {
+		if !t.unknown[""] {
+			t.unknown[""] = true
+			t.s.log.Warn("many nodes ask for groups the mapping does not define; no more such groups are logged",
+				"logged", maxLoggedGroups)
+		}
+		return
+	}
+	t.unknown[group] = true
+	t.s.log.Warn("nodes ask for a group the mapping does not define; serving them an empty configuration",
+		"group", group, "first_node", node, "groups", strings.Join(t.s.groupNames(), ","))
+}
+
+// maxLoggedGroups bounds the undefined groups logged by name.
+const maxLoggedGroups = 1000
+
+// request handles a request: an ACK or NACK of a response, and a bridge's
+// table subscriptions. For a NACK it returns the version the client
+// rejected, read from the nonce it answers. A node over the limits gets
+// an error, which ends the stream.
+//
+// served is the version the client's group is served now of typeURL,
+// read by the caller before t.mu (the cache has its own lock): a
+// state-of-the-world client that names it on a new stream holds it.
+func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, version, served string, nack string, sub, unsub []string, resumed bool) (rejected string, err error) {
 	t.mu.Lock()
 	changed := ""
 	defer func() {
@@ -182,17 +302,58 @@ func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, versio
 	}()
 	st, ok := t.streams[key]
 	if !ok {
-		return ""
+		return "", nil
 	}
-	n := t.seen(st, node)
-	if typeURL == TableType && !st.bridge {
+	table := ""
+	if typeURL == TableType && len(sub) > 0 {
+		table = sub[0]
+	}
+	n, err := t.seen(st, node, table)
+	if err != nil {
+		return "", err
+	}
+	if typeURL == TableType {
+		n, changed = t.tableRequest(st, n, node, sub, unsub, resumed)
+	}
+	last := st.sent[typeURL]
+	if nonce == "" || n == nil || last.nonce == "" {
+		// Not an answer to anything this stream was sent (a client's
+		// first request, or a type never served): nothing to record.
+		if n != nil && !st.delta && version != "" && version == served && servedType(typeURL) && typeURL != TableType {
+			// Versions are content hashes: the client holds exactly this.
+			n.LastACK[typeURL] = ACKStatus{Version: version, At: time.Now()}
+			st.acked[typeURL] = version
+			t.signal()
+		}
+		return "", nil
+	}
+	defer t.signal()
+	if nack != "" {
+		return t.recordNACK(st, n, typeURL, nonce, nack), nil
+	}
+	if last.nonce != nonce {
+		return "", nil // an ACK of an older response; the server ignores it too
+	}
+	st.answered[typeURL] = answer{nonce: nonce}
+	n.LastACK[typeURL] = ACKStatus{Version: last.version, At: time.Now()}
+	if typeURL == TableType && st.acked[typeURL] == "" {
+		changed = st.group // a bridge holding its first table joins
+	}
+	st.acked[typeURL] = last.version
+	return "", nil
+}
+
+// tableRequest follows a bridge's subscription to its group's table.
+// t.mu is held; it returns the stream's node record and the group whose
+// bridge endpoints changed.
+func (t *tracker) tableRequest(st *streamState, n *NodeStatus, node *core.Node, sub, unsub []string, resumed bool) (*NodeStatus, string) {
+	changed := ""
+	if !st.bridge {
 		st.bridge = true
 		st.addr = node.GetMetadata().GetFields()[BridgeAddressKey].GetStringValue()
 	}
-	if typeURL == TableType && len(sub) > 0 && n != nil {
-		// A bridge is in the group whose table it asks for, whatever its
-		// node says.
-		st.group, n.Group = sub[0], sub[0]
+	if len(sub) > 0 && n != nil {
+		n = t.regroup(st, sub[0])
 		if st.addr != "" {
 			delete(t.gone[st.group], st.addr) // back: no longer lingering
 		}
@@ -203,69 +364,128 @@ func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, versio
 			t.signal()
 		}
 	}
-	if typeURL == TableType && st.bridge && slices.Contains(unsub, st.group) && !st.leaving {
+	if slices.Contains(unsub, st.group) && !st.leaving {
 		// The bridge is shutting down: it leaves the endpoints now.
 		st.leaving, changed = true, st.group
 		t.s.log.Info("bridge leaving", "node", st.node, "group", st.group, "address", st.addr)
 		t.signal()
 	}
-	if nonce == "" || n == nil {
-		return ""
-	}
-	defer t.signal()
+	return n, changed
+}
+
+// recordNACK notes one rejection and returns the version rejected ("" for
+// a NACK of an older response, which the server ignores). t.mu is held.
+func (t *tracker) recordNACK(st *streamState, n *NodeStatus, typeURL, nonce, reason string) string {
 	last := st.sent[typeURL]
-	if nack != "" {
+	rejected := ""
+	if last.nonce == nonce {
 		rejected = last.version
-		if last.nonce != nonce {
-			rejected = "" // a stale nonce: the server ignores it anyway
-		}
-		n.LastNACK[typeURL] = NACKStatus{Version: rejected, Error: nack, At: time.Now()}
-		st.nacked[typeURL] = n.LastNACK[typeURL]
-		n.NACKCount++
-		t.s.metrics.nacks.WithLabelValues(st.group, typeURL).Inc()
-		t.s.log.Warn("NACK", "node", st.node, "group", st.group, "type", typeURL, "version", rejected, "error_detail", nack)
-		return rejected
+		st.answered[typeURL] = answer{nonce: nonce, nack: true}
 	}
-	if st.delta {
-		if last.nonce != nonce {
-			return "" // an ACK of an older response
-		}
-		version = last.version
-	}
-	n.LastACK[typeURL] = ACKStatus{Version: version, At: time.Now()}
-	if typeURL == TableType && st.acked[typeURL] == "" {
-		changed = st.group // a bridge holding its first table joins
-	}
-	st.acked[typeURL] = version
-	return ""
+	nack := NACKStatus{Version: rejected, Error: reason, At: time.Now()}
+	n.LastNACK[typeURL] = nack
+	st.nacked[typeURL] = nack
+	n.NACKCount++
+	t.s.metrics.nacks.WithLabelValues(t.s.groupLabel(st.group), typeLabel(typeURL)).Inc()
+	t.s.log.Warn("NACK", "node", st.node, "group", st.group, "type", typeURL, "version", rejected,
+		"delta", st.delta, "error_detail", reason)
+	return rejected
 }
 
 func (t *tracker) response(key streamKey, typeURL, nonce, version string) {
 	t.mu.Lock()
 	st, ok := t.streams[key]
-	if ok {
-		st.sent[typeURL] = sent{nonce: nonce, version: version}
-	}
-	group := ""
-	if ok {
+	group, remember := "", false
+	if ok && servedType(typeURL) {
+		st.sent[typeURL] = sent{nonce: nonce, version: version, at: time.Now()}
 		group = st.group
+		remember = typeURL != TableType && !t.served.has(typeURL, version)
 	}
 	t.mu.Unlock()
-	t.s.metrics.pushes.WithLabelValues(group, typeURL).Inc()
+	if remember {
+		t.remember(group, typeURL, version)
+	}
+	t.s.metrics.pushes.WithLabelValues(t.s.groupLabel(group), typeLabel(typeURL)).Inc()
 }
 
-// Nodes lists every node seen, by ID.
-func (t *tracker) Nodes() []NodeStatus {
+// remember keeps the snapshot that served version of typeURL, when it is
+// still the group's. It takes t.mu only after the cache's lock is free.
+func (t *tracker) remember(group, typeURL, version string) {
+	snap, err := t.s.cache.GetSnapshot(t.s.cacheKey(group))
+	if err != nil || snap.GetVersion(typeURL) != version {
+		return
+	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.served.add(typeURL, version, snap)
+	t.mu.Unlock()
+}
+
+// sweep forgets the nodes disconnected for longer than forgetAfter, at
+// most a few times per forgetAfter. t.mu is held.
+func (t *tracker) sweep(now time.Time) {
+	if now.Sub(t.swept) < t.lim.forgetAfter/8 {
+		return
+	}
+	t.swept = now
+	for k, n := range t.nodes {
+		if n.Streams == 0 && now.Sub(n.LastSeen) > t.lim.forgetAfter {
+			delete(t.nodes, k)
+			t.idle--
+		}
+	}
+	t.s.metrics.nodes.Set(float64(len(t.nodes)))
+}
+
+// evictIdle keeps at most maxDisconnected nodes without a stream: past
+// it, those gone longest are forgotten, a tenth at once so a steady churn
+// does not sort on every disconnect. t.mu is held.
+func (t *tracker) evictIdle() {
+	if t.idle <= t.lim.maxDisconnected {
+		return
+	}
+	var idle []nodeKey
+	for k, n := range t.nodes {
+		if n.Streams == 0 {
+			idle = append(idle, k)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool { return t.nodes[idle[i]].LastSeen.Before(t.nodes[idle[j]].LastSeen) })
+	drop := len(idle) - t.lim.maxDisconnected + t.lim.maxDisconnected/10
+	for _, k := range idle[:min(drop, len(idle))] {
+		delete(t.nodes, k)
+		t.idle--
+	}
+	t.s.metrics.nodes.Set(float64(len(t.nodes)))
+}
+
+// Nodes lists every node remembered, by id and group.
+func (t *tracker) Nodes() []NodeStatus { return t.nodesWhere(func(*NodeStatus) bool { return true }) }
+
+// nodesWhere lists the nodes remembered that match, by id and group, each
+// telling whether its group is served now.
+func (t *tracker) nodesWhere(match func(*NodeStatus) bool) []NodeStatus {
+	defined := t.s.groupNames()
+	t.mu.Lock()
+	t.sweep(time.Now())
 	out := make([]NodeStatus, 0, len(t.nodes))
 	for _, n := range t.nodes {
+		if !match(n) {
+			continue
+		}
 		c := *n
 		c.LastACK = copyMap(n.LastACK)
 		c.LastNACK = copyMap(n.LastNACK)
+		_, found := slices.BinarySearch(defined, n.Group)
+		c.Fallback = !found
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	t.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Group < out[j].Group
+	})
 	return out
 }
 
@@ -280,15 +500,13 @@ func copyMap[V any](m map[string]V) map[string]V {
 // The go-control-plane callbacks.
 
 func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(streamKey{false, id})
-	return nil
+	return t.open(streamKey{false, id})
 }
 
 func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.close(streamKey{false, id}) }
 
 func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(streamKey{true, id})
-	return nil
+	return t.open(streamKey{true, id})
 }
 
 func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(streamKey{true, id}) }
@@ -297,11 +515,18 @@ func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.close(streamKe
 // the version it rejected, so the cache treats the client as holding it and
 // does not resend it (see nackGuard).
 func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
-	rejected := t.request(streamKey{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), nil, nil, false)
+	served := ""
+	if req.GetErrorDetail() == nil && req.GetVersionInfo() != "" {
+		if snap, err := t.s.cache.GetSnapshot(nodeHash{t.s}.ID(req.GetNode())); err == nil {
+			served = snap.GetVersion(req.GetTypeUrl())
+		}
+	}
+	rejected, err := t.request(streamKey{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), served,
+		req.GetErrorDetail().GetMessage(), nil, nil, false)
 	if req.GetErrorDetail() != nil && rejected != "" {
 		req.VersionInfo = rejected
 	}
-	return nil
+	return err
 }
 
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
@@ -309,9 +534,9 @@ func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.Dis
 }
 
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
-	t.request(streamKey{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", req.GetErrorDetail().GetMessage(),
+	_, err := t.request(streamKey{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "", "", req.GetErrorDetail().GetMessage(),
 		req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), len(req.GetInitialResourceVersions()) > 0)
-	return nil
+	return err
 }
 
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
@@ -327,3 +552,107 @@ func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryReq
 func (t *tracker) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error { return nil }
 
 func (t *tracker) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
+
+// servedType says whether typeURL is one this server serves: only those
+// are recorded and labelled, since clients may ask for any.
+func servedType(typeURL string) bool {
+	return typeURL == TableType || slices.Contains(Types, typeURL)
+}
+
+// typeLabel is typeURL as a metric label: clients choose type URLs, so
+// any other is "other".
+func typeLabel(typeURL string) string {
+	if servedType(typeURL) {
+		return typeURL
+	}
+	return "other"
+}
+
+// versionHistory maps (type, version) to the snapshot that served it, for
+// the last maxHistory versions.
+type versionHistory map[[2]string]historyEntry
+
+type historyEntry struct {
+	snap cache.ResourceSnapshot
+	seq  int
+}
+
+// maxHistory bounds the versions remembered (snapshots are shared with
+// the cache while current, so this costs only superseded ones).
+const maxHistory = 64
+
+func (h versionHistory) has(typeURL, version string) bool {
+	_, ok := h[[2]string{typeURL, version}]
+	return ok
+}
+
+func (h versionHistory) add(typeURL, version string, snap cache.ResourceSnapshot) {
+	seq, oldest, oldestSeq := 0, [2]string{}, -1
+	for k, e := range h {
+		seq = max(seq, e.seq+1)
+		if oldestSeq < 0 || e.seq < oldestSeq {
+			oldest, oldestSeq = k, e.seq
+		}
+	}
+	if len(h) >= maxHistory {
+		delete(h, oldest)
+	}
+	h[[2]string{typeURL, version}] = historyEntry{snap: snap, seq: seq}
+}
+
+func (h versionHistory) get(typeURL, version string) cache.ResourceSnapshot {
+	return h[[2]string{typeURL, version}].snap
+}
+
+// Inflight is a response an open stream of a node has not ACKed: sent and
+// not answered yet (pending), or rejected (nacked, with the error).
+type Inflight struct {
+	Type    string    `json:"type"`
+	Version string    `json:"version"`
+	Stream  string    `json:"stream"` // "sotw" or "delta"
+	SentAt  time.Time `json:"sent_at"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"nacked_at,omitzero"`
+}
+
+// inflight lists what the open streams of a node record hold unACKed,
+// sorted by type.
+func (t *tracker) inflight(key nodeKey) (pending, nacked []Inflight) {
+	pending, nacked = []Inflight{}, []Inflight{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, st := range t.streams {
+		if !st.named || st.node != key.id || st.group != key.group {
+			continue
+		}
+		kind := "sotw"
+		if st.delta {
+			kind = "delta"
+		}
+		for typ, last := range st.sent {
+			in := Inflight{Type: typ, Version: last.version, Stream: kind, SentAt: last.at}
+			switch a := st.answered[typ]; {
+			case a.nonce != last.nonce:
+				pending = append(pending, in)
+			case a.nack:
+				in.Error, in.At = st.nacked[typ].Error, st.nacked[typ].At
+				nacked = append(nacked, in)
+			}
+		}
+	}
+	byType := func(a, b Inflight) int { return strings.Compare(a.Type+a.Stream, b.Type+b.Stream) }
+	slices.SortFunc(pending, byType)
+	slices.SortFunc(nacked, byType)
+	return pending, nacked
+}
+
+// resourcesOf finds the snapshot that served version of typeURL to group:
+// the current one, or one remembered; nil if neither.
+func (t *tracker) resourcesOf(group, typeURL, version string) cache.ResourceSnapshot {
+	if snap, err := t.s.cache.GetSnapshot(t.s.cacheKey(group)); err == nil && snap.GetVersion(typeURL) == version {
+		return snap
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.served.get(typeURL, version)
+}
