@@ -283,8 +283,8 @@ func TestRestartNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := LoadBytes("m.yaml", []byte(minimal+"bridge: { address: 127.0.0.1:9000, max_body_size: 2MiB }\nxds: { keepalive_time: 1m }\n"))
-	if got := strings.Join(RestartNeeded(a, b), ","); got != "bridge.address,xds.keepalive_time" {
+	b, _ := LoadBytes("m.yaml", []byte(minimal+"bridge: { address: 127.0.0.1:9000, max_body_size: 2MiB }\nxds: { keepalive_time: 1m, limits: { max_streams: 10 } }\n"))
+	if got := strings.Join(RestartNeeded(a, b), ","); got != "bridge.address,xds.keepalive_time,xds.limits" {
 		t.Fatalf("RestartNeeded = %s (max_body_size is applied by a reload)", got)
 	}
 	if got := RestartNeeded(a, a); len(got) != 0 {

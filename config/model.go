@@ -314,8 +314,8 @@ type XDS struct {
 	KeepaliveTimeout  Duration    `json:"keepalive_timeout" restart:"true" default:"5s" min:"1s" max:"5m" env:"true" doc:"Close a connection whose ping is unanswered this long."`
 	ReloadDebounce    Duration    `json:"reload_debounce" restart:"true" default:"250ms" min:"0s" max:"1m" env:"true" doc:"Quiet time after a file change before reloading."`
 	// Security and limits are defined in xdssecurity.go and xdslimits.go.
-	Security XDSSecurity `json:"security" doc:"Who may connect to the ADS and admin servers, and how."`
-	Limits   XDSLimits   `json:"limits" doc:"Bounds on what xDS clients can make the control plane hold."`
+	Security XDSSecurity `json:"security" restart:"true" doc:"Who may connect to the ADS and admin servers, and how."`
+	Limits   XDSLimits   `json:"limits" restart:"true" doc:"Bounds on what xDS clients can make the control plane hold."`
 }
 
 // NodeGroup is a set of Envoy nodes served the same listeners.

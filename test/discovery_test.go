@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,7 +82,9 @@ func TestControlPlaneDiscovers(t *testing.T) {
 			waitListening(t, xdsAddr)
 			process(t, pg, "bridge", "--xds", xdsAddr, "--node-group", "default", "--node-id", "bridge-1", "--bridge-address", bridgeAddr)
 			waitListening(t, bridgeAddr)
-			waitReadyz(t, bridgeAddr) // ready once its route table has arrived
+			// Its table has come, but with no provider registered it is not
+			// ready, and says why.
+			waitReadyzSays(t, bridgeAddr, "users: no provider is registered")
 
 			eds := edsClient(t, xdsAddr)
 			cluster := translator.UpstreamCluster("dubbo", "users")
@@ -95,6 +98,7 @@ func TestControlPlaneDiscovers(t *testing.T) {
 				"-zk", zk, "-registration", tt.registration)
 			want := fmt.Sprintf("127.0.0.1:%d", dubboPort)
 			waitEndpoints(t, eds, cluster, func(eps []string) bool { return slices.Equal(eps, []string{want}) })
+			waitReadyz(t, bridgeAddr) // ready once it reaches the registered provider
 			deadline := time.Now().Add(10 * time.Second)
 			for getUser(t, bridgeAddr) != 200 {
 				if time.Now().After(deadline) {
@@ -191,6 +195,26 @@ func getUser(t *testing.T, bridge string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// waitReadyzSays waits for a bridge's /readyz to answer 503 with want in
+// its reason.
+func waitReadyzSays(t *testing.T, addr, want string) {
+	t.Helper()
+	last := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode == 503 && strings.Contains(string(b), want) {
+			return
+		}
+	}
+	t.Fatalf("the bridge at %s: /readyz = %s, want a 503 saying %q", addr, last, want)
 }
 
 // waitReadyz waits for a bridge's /readyz to answer 200.

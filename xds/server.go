@@ -181,7 +181,10 @@ func (s *Server) Start() error {
 	s.started = time.Now()
 	xds := serverv3.NewServer(context.Background(), s.muxCache(), s.tracker)
 	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
-	s.admin = &http.Server{Handler: s.adminAuth(s.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
+	s.admin = &http.Server{Handler: s.adminAuth(s.adminHandler()), ReadHeaderTimeout: 5 * time.Second,
+		// TLS handshake failures and the like, at DEBUG: a port scan must
+		// not fill the log.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	if s.adminLis, err = s.adminTLS(s.adminLis); err != nil {
 		s.xdsLis.Close()
 		return err
