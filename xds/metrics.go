@@ -13,6 +13,8 @@ type metrics struct {
 	// refusals count clients refused at a limit; connections and nodes
 	// are what the limits bound.
 	refusals    *prometheus.CounterVec
+	acks        *prometheus.CounterVec
+	push        *prometheus.HistogramVec
 	connections prometheus.Gauge
 	nodes       prometheus.Gauge
 	refusalLog  throttle
@@ -43,13 +45,21 @@ func newMetrics() *metrics {
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "protogate_xds_limit_refusals_total", Help: "xDS clients refused at a limit of xds.limits, by limit (connections, streams, node_metadata, node_id).",
 	}, []string{"limit"})
+	m.acks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "protogate_xds_acks_total", Help: "Responses nodes accepted, by node group (unknown for groups the mapping does not define) and type URL.",
+	}, []string{"group", "type_url"})
+	m.push = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "protogate_xds_push_duration_seconds",
+		Help:    "From the start of a reload to the last connected Envoy of the group holding (ACK or NACK) every type of the new version, by group.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+	}, []string{"group"})
 	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "protogate_xds_connections", Help: "Open connections to the ADS port.",
 	})
 	m.nodes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "protogate_xds_nodes", Help: "Nodes /status remembers: connected, or disconnected less than xds.limits.forget_after ago.",
 	})
-	m.registry.MustRegister(m.nacks, m.pushes, m.streams, m.groups, m.reloads, m.reloadHealthy, m.refusals, m.connections, m.nodes,
+	m.registry.MustRegister(m.nacks, m.pushes, m.streams, m.groups, m.reloads, m.reloadHealthy, m.refusals, m.acks, m.push, m.connections, m.nodes,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -238,6 +238,7 @@ func (s *Server) Publish(groups map[string]Resources) error { return s.publish(g
 // publish is Publish with what the source prepared: in-process bridges
 // switch to their bridging table with the fleet's.
 func (s *Server) publish(groups map[string]Resources, out Outcome) error {
+	start := time.Now()
 	tables, err := tablesOf(groups)
 	if err != nil {
 		return err
@@ -272,12 +273,21 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 			return fmt.Errorf("the bridges in this process: %w; Envoy was sent nothing", err)
 		}
 	}
+	before := map[string]string{}
+	for name := range next {
+		before[name] = s.publishedVersion(name)
+	}
 	s.membersMu.Lock() // no endpoint update between the interim snapshots and the final one
 	s.stageClusters(next)
 	err = s.publishEnvoy(next, tables)
 	s.membersMu.Unlock()
 	if err != nil {
 		return err
+	}
+	for name, p := range next {
+		if before[name] != p.Version {
+			go s.followPush(name, p, start)
+		}
 	}
 	s.tracker.refreshFallback()
 	// The bridge endpoints were read before the bridges were waited for;

@@ -336,6 +336,7 @@ func (t *tracker) request(key streamKey, node *core.Node, typeURL, nonce, versio
 	}
 	st.answered[typeURL] = answer{nonce: nonce}
 	n.LastACK[typeURL] = ACKStatus{Version: last.version, At: time.Now()}
+	t.s.metrics.acks.WithLabelValues(t.s.groupLabel(st.group), typeLabel(typeURL)).Inc()
 	if typeURL == TableType && st.acked[typeURL] == "" {
 		changed = st.group // a bridge holding its first table joins
 	}
