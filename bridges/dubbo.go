@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
 	"io"
 	"maps"
 	"mime"
@@ -163,7 +164,10 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		}
 		args[i] = val
 	}
-	att := traceContext(r.Header) // the route's own attachments may not overwrite them
+	// The trace context the provider gets; the route's own attachments
+	// may not overwrite it.
+	att, endSpan := clientSpan(st, r, d.Service+"/"+d.Method, attribute.String("rpc.system", "apache_dubbo"),
+		attribute.String("rpc.service", d.Service), attribute.String("rpc.method", d.Method), attribute.String("protogate.upstream", d.Upstream))
 	if att == nil {
 		att = map[string]string{}
 	}
@@ -182,6 +186,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		Endpoints: rt.dubbo.endpoints,
 	})
 	s.metrics.observeUpstream(d.Upstream, "dubbo", "call", began)
+	endSpan(err)
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)
 	}

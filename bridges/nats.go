@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
 	"net/http"
 	"strconv"
 	"time"
@@ -73,16 +74,22 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 			msg.Header.Add(http.CanonicalHeaderKey(h), v)
 		}
 	}
-	for k, v := range traceContext(r.Header) {
+	tc, endSpan := clientSpan(st, r, "publish "+n.Subject, attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.destination.name", subj), attribute.String("messaging.operation.type", "send"),
+		attribute.String("protogate.upstream", n.Upstream))
+	for k, v := range tc {
 		msg.Header.Set(k, v) // as OpenTelemetry's NATS propagation names them
 	}
 	began := time.Now()
+	var sendErr error
+	defer func() { endSpan(sendErr) }()
 
 	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
 	defer cancel()
 	switch n.Mode {
 	case config.NATSModeCore:
 		err := conn.PublishCore(msg)
+		sendErr = err
 		s.metrics.observeUpstream(n.Upstream, "nats", "publish", began)
 		if err != nil {
 			return natsFailure(fail, err, n, "")
@@ -90,6 +97,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 		writeJSON(w, http.StatusAccepted, map[string]string{"subject": subj, "delivery": "at-most-once"})
 	case config.NATSModeRequest:
 		reply, err := conn.Request(ctx, msg)
+		sendErr = err
 		s.metrics.observeUpstream(n.Upstream, "nats", "request", began)
 		var svc *natsproto.ServiceError
 		switch {
@@ -117,6 +125,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 			exp.LastSequence = &seq
 		}
 		ack, err := conn.PublishJetStream(ctx, msg, exp)
+		sendErr = err
 		s.metrics.observeUpstream(n.Upstream, "nats", "jetstream_publish", began)
 		if err != nil {
 			return natsFailure(fail, err, n, key)

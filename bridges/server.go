@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/protogate/protogate/config"
 	dubboproto "github.com/protogate/protogate/protocols/dubbo"
 	natsproto "github.com/protogate/protogate/protocols/nats"
@@ -60,6 +62,8 @@ type state struct {
 	// dubbo is the server's invoker as this state was prepared (nil
 	// while no table had Dubbo routes), read without racing Prepare.
 	dubbo *dubboproto.Invoker
+	// tracing exports spans when the table names a collector.
+	tracing *tracing
 }
 
 // natsConn is a connection with the upstream settings it was made for, so a
@@ -177,6 +181,11 @@ func (s *Server) PrepareAlongside(rt *routetable.Table, pending *Prepared) (*Pre
 		}
 	}
 	st.dubbo = s.dubbo
+	if pending != nil && pending.tracing != nil && rt.Tracing != nil && pending.tracing.settings == tracingKey(rt.Tracing) {
+		st.tracing = pending.tracing
+	} else if st.tracing, err = prepareTracing(rt.Tracing, cur); err != nil {
+		return nil, err
+	}
 	var current map[string]*natsConn
 	if old := s.state.Load(); old != nil {
 		current = old.nats
@@ -250,9 +259,14 @@ func (s *Server) Commit(p *Prepared) {
 			idle = append(idle, tr)
 		}
 	}
+	var oldTracing *tracing
+	if old.tracing != p.tracing {
+		oldTracing = old.tracing
+	}
 	go func() {
 		// Requests started on the old table can have finished by then.
 		time.Sleep(s.settings.WriteTimeout.Std())
+		oldTracing.shutdown()
 		for _, c := range unused {
 			c.Drain(5 * time.Second)
 		}
@@ -273,6 +287,9 @@ func (s *Server) Commit(p *Prepared) {
 // table does not share are drained.
 func (s *Server) Discard(p *Prepared) {
 	cur := s.state.Load()
+	if p.tracing != nil && (cur == nil || cur.tracing != p.tracing) {
+		p.tracing.shutdown()
+	}
 	for name, c := range p.nats {
 		if cur == nil || cur.nats[name] != c {
 			c.Drain(time.Second)
@@ -328,6 +345,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.http.Shutdown(ctx)
 	s.closeNATS()
+	s.state.Load().tracing.shutdown() // what is left is sent
 	return err
 }
 
@@ -429,6 +447,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = countingBody{r.Body, &info.bytesIn}
 	}
 	r = withInfo(r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.settings.BodyTimeout.Std())), info)
+	var span trace.Span
+	if st.tracing != nil {
+		r, span = st.tracing.serverSpan(r)
+		if sc := span.SpanContext(); sc.IsValid() {
+			info.traceID = sc.TraceID().String()
+		}
+	}
 	rt, vars, aerr := t.find(r, routeName)
 	if rt != nil {
 		info.routeKnown(rt)
@@ -443,6 +468,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, aerr)
 	}
 	took := time.Since(start)
+	if span != nil {
+		endServer(span, info, rec.status)
+	}
 	s.metrics.countRequest(info, rec.status, took)
 	s.accessLog(r.Context(), info, rec.status, rec.bytes, took)
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", info.route, "status", rec.status, "duration", took)
