@@ -180,16 +180,18 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 		}
 	}
 	began := time.Now()
-	result, err := s.dubbo.Invoke(r.Context(), &dubboproto.Call{
+	call := &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
 		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), Retries: rt.row.Retries, Attachments: att,
 		Endpoints: rt.dubbo.endpoints,
-	})
+	}
+	result, err := s.dubbo.Invoke(r.Context(), call)
 	s.metrics.observeUpstream(d.Upstream, "dubbo", "call", began)
 	endSpan(err)
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)
 	}
+	replyTraceContext(w.Header(), call.Reply) // the provider's, when it sends one back
 	writeJSON(w, http.StatusOK, conv.Result(result, rt.dubbo.returns, d.IncludeClass))
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/test/nodeprovider"
 )
 
 func observeMapping(dubboPort int, natsURL string, deadNATS, deadDubbo int) string {
@@ -265,5 +266,34 @@ bridge:
 		if l["status"] != float64(503) || l["error"] != "upstream_unavailable" {
 			t.Errorf("access line %v", l)
 		}
+	}
+}
+
+// TestDubboReplyTraceContext: a provider that answers with a trace context
+// in its response attachments (the Node provider continues the trace it
+// was sent) has it passed back to the HTTP client; a request without one
+// gets none.
+func TestDubboReplyTraceContext(t *testing.T) {
+	np := nodeprovider.Start(t)
+	b := startBridge(t, fmt.Sprintf(`
+listeners:
+  - name: public
+    address: 127.0.0.1:10000
+    routes:
+      - name: get-user
+        match: { path: "/users/{id}", methods: [GET] }
+        dubbo: { upstream: node, service: com.example.UserService, method: getUser, params: [ { from: path.id, type: long } ] }
+upstreams:
+  dubbo: [ { name: node, urls: [ %q ] } ]
+bridge:
+  address: 127.0.0.1:0
+`, np.URL()))
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	code, _, h := b.do("GET", "/users/1", "", map[string]string{"traceparent": tp, "tracestate": "v=1"})
+	if code != 200 || h.Get("Traceparent") != tp || h.Get("Tracestate") != "v=1" {
+		t.Fatalf("GET = %d, traceparent %q tracestate %q; want the provider's answer of ours", code, h.Get("Traceparent"), h.Get("Tracestate"))
+	}
+	if code, _, h := b.do("GET", "/users/1", "", nil); code != 200 || h.Get("Traceparent") != "" {
+		t.Fatalf("untraced GET = %d with traceparent %q", code, h.Get("Traceparent"))
 	}
 }

@@ -41,3 +41,13 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// replyTraceContext copies an upstream's answered trace context, when it
+// is well formed, into the HTTP answer.
+func replyTraceContext(h http.Header, reply map[string]string) {
+	for _, k := range traceKeys[:2] {
+		if v := reply[k]; v != "" && len(v) <= maxTraceState && printable(v) {
+			h.Set(k, v)
+		}
+	}
+}

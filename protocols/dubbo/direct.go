@@ -83,7 +83,8 @@ func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
 			inv.outliers.observe(addr, neutral) // a trial it may have been given is over
 			continue
 		}
-		v, _, err := inv.wire.Call(ctx, addr, inv2)
+		v, reply, err := inv.wire.Call(ctx, addr, inv2)
+		c.Reply = reply
 		inv.outliers.observe(addr, directOutcome(ctx, err))
 		if err == nil {
 			return v, nil

@@ -59,6 +59,9 @@ type Call struct {
 	// this service in the upstream's registry; nil when nothing discovered
 	// them (the bridge's own registry client is used then).
 	Endpoints []string
+	// Reply is set by Invoke to the attachments (dubbo) or headers
+	// (triple) the provider answered with.
+	Reply map[string]string
 }
 
 // Invoker makes generic calls to the providers a call names: over the
@@ -278,8 +281,15 @@ func (inv *Invoker) tripleOnce(ctx context.Context, addr string, c *Call) (any, 
 		req.Header()[strings.ToLower(k)] = []string{v}
 	}
 	var res genericResult
-	if err := inv.triple.client(addr, c).CallUnary(ctx, req, constant.Generic, tri.NewResponse(&res)); err != nil {
+	resp := tri.NewResponse(&res)
+	if err := inv.triple.client(addr, c).CallUnary(ctx, req, constant.Generic, resp); err != nil {
 		return nil, classifyTriple(err, c)
+	}
+	c.Reply = map[string]string{}
+	for k, v := range resp.Header() {
+		if len(v) > 0 {
+			c.Reply[strings.ToLower(k)] = v[0]
+		}
 	}
 	return res.value, nil
 }

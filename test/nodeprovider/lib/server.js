@@ -202,7 +202,8 @@ class DubboServer {
       this.send(conn, head, answer.status, codec.encodeString(answer.message));
       return;
     }
-    const attachments = req && supportsResponseAttachments(req.dubboVersion) ? { dubbo: PROTOCOL_VERSION } : null;
+    const attachments = req && supportsResponseAttachments(req.dubboVersion) ?
+      { dubbo: PROTOCOL_VERSION, ...traceContext(req) } : null;
     let body;
     try {
       body = codec.encodeResult(answer.kind, answer.value, attachments);
@@ -269,6 +270,19 @@ function serviceKey(group, iface, version) {
 }
 
 // plainAttachments turns the attachment map into {name: value}.
+// traceContext is the W3C trace context a call came with, answered back
+// in the response attachments as a provider that continues the trace does.
+function traceContext(req) {
+  const a = plainAttachments(req.attachments);
+  const out = {};
+  for (const k of [ 'traceparent', 'tracestate' ]) {
+    if (typeof a[k] === 'string') {
+      out[k] = a[k];
+    }
+  }
+  return out;
+}
+
 function plainAttachments(node) {
   const out = {};
   if (!node || !node.isMap) {
