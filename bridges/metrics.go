@@ -2,7 +2,9 @@ package bridges
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,4 +111,38 @@ func (m *metrics) countRequest(info *requestInfo, status int, took time.Duration
 // tests that tie dashboards to the code.
 func (s *Server) MetricNames() []string {
 	return promnames.Of(append(promnames.Fields(s.metrics), upstreamCollector{s})...)
+}
+
+// RouteAnswers counts the bridge's answers on routes, all and 5xx, for a
+// control plane in the same process that watches a rollout.
+func (s *Server) RouteAnswers(routes []string) (total, failed float64) {
+	fams, err := s.metrics.registry.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, f := range fams {
+		if f.GetName() != "protogate_bridge_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			route, code := "", ""
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "route":
+					route = l.GetValue()
+				case "code":
+					code = l.GetValue()
+				}
+			}
+			if !slices.Contains(routes, route) {
+				continue
+			}
+			v := m.GetCounter().GetValue()
+			total += v
+			if strings.HasPrefix(code, "5") {
+				failed += v
+			}
+		}
+	}
+	return total, failed
 }

@@ -11,6 +11,7 @@ var typeDocs = map[string]string{
 	"Config":                "The whole mapping: one file, or a directory of files merged in name order.",
 	"Listener":              "One Envoy listener. Its protocol decides which other fields apply.",
 	"AccessLog":             "The request log of an http listener, from Envoy and from the bridges.",
+	"Rollout":               "The canary rollout of new mapping versions, per node group.",
 	"Tracing":               "OpenTelemetry spans from Envoy's HTTP listeners and from the bridges, exported over OTLP/gRPC.",
 	"Route":                 "One route. On http listeners it has a name, an HTTP match and exactly one of dubbo, nats and http; on dubbo listeners a Dubbo match and an upstream.",
 	"RouteMatch":            "What a route takes. http listeners: exactly one of path, prefix and regex, with optional methods and headers. dubbo listeners: service, with optional group, version and method.",

@@ -39,6 +39,8 @@ type Listener struct {
 	NetworkFilters NetworkFilters `json:"network_filters" doc:"Network filters applied to every connection before the protocol filter."`
 	AccessLog      AccessLog      `json:"access_log" doc:"http listeners: one log line per request, written by Envoy and by the bridges."`
 	Routes         []Route        `json:"routes" doc:"http listeners: HTTP routes; dubbo listeners: Dubbo routes (match on service, group, version, method)."`
+	// Envoy's on-demand CDS (translator/filter_on_demand.go, xds/ondemand.go).
+	OnDemandClusters bool `json:"on_demand_clusters" default:"false" doc:"http listeners only: Envoy loads the cluster of an HTTP-upstream route when a request first needs it (on-demand CDS over delta ADS) instead of holding every cluster of its group; bridge clusters and clusters other listeners or filters need stay loaded. Needs Envoys that speak delta xDS (protogate bootstrap --delta); a state-of-the-world Envoy still gets every cluster." example:"true"`
 }
 
 // AccessLog turns on the request log of an http listener.
@@ -315,6 +317,7 @@ type XDS struct {
 	ReloadDebounce    Duration    `json:"reload_debounce" restart:"true" default:"250ms" min:"0s" max:"1m" env:"true" doc:"Quiet time after a file change before reloading."`
 	// Security and limits are defined in xdssecurity.go and xdslimits.go.
 	Security XDSSecurity `json:"security" restart:"true" doc:"Who may connect to the ADS and admin servers, and how."`
+	Rollout  *Rollout    `json:"rollout" restart:"true" doc:"Canary rollout: a new version goes to the canary nodes of each group first, and to the others once it baked cleanly."`
 	Limits   XDSLimits   `json:"limits" restart:"true" doc:"Bounds on what xDS clients can make the control plane hold."`
 }
 

@@ -38,6 +38,7 @@ func validate(cfg *Config) Problems {
 	v.bridge()
 	v.xds()
 	v.xdsSecurity()
+	v.rollout()
 	v.xdsLimits()
 	return v.list
 }

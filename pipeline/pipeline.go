@@ -88,6 +88,9 @@ func (p *Pipeline) Prepare(cfg *config.Config) (*Change, error) {
 	return c, nil
 }
 
+// OnDemand are, per group, the clusters its Envoys load on demand.
+func (c *Change) OnDemand() map[string][]string { return c.Result.OnDemand() }
+
 // RetiredGroups are the groups the change's mapping means to leave with
 // no listeners.
 func (c *Change) RetiredGroups() []string { return c.Config.XDS.RetiredGroups }

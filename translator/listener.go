@@ -22,6 +22,12 @@ import (
 )
 
 func (b *build) buildListener(l *config.Listener, path string) {
+	if l.OnDemandClusters {
+		if l.Protocol != config.ProtocolHTTP {
+			b.fail(path+".on_demand_clusters", "clusters load on demand on http listeners only; a %s listener's Envoys hold its clusters up front", l.Protocol)
+		}
+		b.onDemand[l.Name] = true
+	}
 	filters := b.networkFilters(l, path)
 	switch l.Protocol {
 	case config.ProtocolHTTP:

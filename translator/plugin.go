@@ -66,7 +66,9 @@ type UpstreamNetworkFilter interface {
 // httpChain is the HTTP filter chain of every HTTP listener, in order:
 // CORS answers preflights before anything can reject them; authentication
 // and authorization come before rate limiting so unauthenticated floods are
-// cut first; faults and buffering act on admitted requests; the router is last.
+// cut first; faults and buffering act on admitted requests; on-demand
+// cluster discovery runs just before the router, for admitted requests only;
+// the router is last.
 var httpChain = []Plugin{
 	corsFilter{},
 	jwtAuthnFilter{},
@@ -76,6 +78,7 @@ var httpChain = []Plugin{
 	bufferFilter{},
 	headerMutationFilter{},
 	gzipFilter{},
+	onDemandFilter{},
 	routerFilter{},
 }
 

@@ -41,8 +41,9 @@ func (b *build) routeConfig(l *config.Listener, path string) *route.RouteConfigu
 		VirtualHosts:           []*route.VirtualHost{vh},
 		RequestHeadersToRemove: []string{b.cfg.Bridge.RouteHeader},
 		// Route configs arrive over RDS; an unknown cluster should fail the
-		// update, not serve 503s.
-		ValidateClusters: wrapperspb.Bool(true),
+		// update, not serve 503s. Except on an on-demand listener: there
+		// Envoy holds a route's cluster only once a request needed it.
+		ValidateClusters: wrapperspb.Bool(!l.OnDemandClusters),
 	}
 	if err := rc.ValidateAll(); err != nil {
 		b.fail(path+".routes", "Envoy would reject the route configuration: %v", err)
@@ -88,7 +89,7 @@ func (b *build) route(l *config.Listener, r *config.Route, path string) *route.R
 		out.RequestHeadersToAdd = b.routeHeader(r)
 	case r.HTTP != nil:
 		clusterName := UpstreamCluster("http", r.HTTP.Upstream)
-		b.need(l, clusterName)
+		b.needRoute(l, clusterName)
 		ra := &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: clusterName},
 			Timeout:          dur(row.EnvoyTimeout),

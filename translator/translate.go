@@ -34,6 +34,11 @@ type Group struct {
 	Name string
 	Resources
 	Table *routetable.Table
+	// OnDemandClusters are the clusters of Clusters that the group's
+	// Envoys load on demand, sorted: those only routes of listeners with
+	// on_demand_clusters send to. The control plane leaves them out of a
+	// wildcard delta subscription; an Envoy gets one by naming it.
+	OnDemandClusters []string
 }
 
 // Result is a whole translation: every group, sorted by name.
@@ -49,6 +54,18 @@ func (r *Result) Group(name string) *Group {
 		}
 	}
 	return nil
+}
+
+// OnDemand returns each group's on-demand clusters, for groups that have
+// some.
+func (r *Result) OnDemand() map[string][]string {
+	out := map[string][]string{}
+	for _, g := range r.Groups {
+		if len(g.OnDemandClusters) > 0 {
+			out[g.Name] = g.OnDemandClusters
+		}
+	}
+	return out
 }
 
 // ByGroup returns each group's resources keyed by type URL, as the control
@@ -81,6 +98,11 @@ type build struct {
 	endpoints map[string]*endpoint.ClusterLoadAssignment
 	// clusters each listener needs, directly or through its filters
 	needs map[string][]string
+	// eager are the clusters a listener needs up front: all but those
+	// only its HTTP-upstream routes name (see needRoute)
+	eager map[string]map[string]bool
+	// onDemand are the listeners with on_demand_clusters
+	onDemand map[string]bool
 	// disc holds the providers found in registries (nil: none)
 	disc routetable.Discovered
 	// tracer is every HTTP listener's tracing (nil: no collector)
@@ -106,6 +128,8 @@ func TranslateWith(cfg *config.Config, disc routetable.Discovered) (*Result, err
 		clusters:  map[string]*cluster.Cluster{},
 		endpoints: map[string]*endpoint.ClusterLoadAssignment{},
 		needs:     map[string][]string{},
+		eager:     map[string]map[string]bool{},
+		onDemand:  map[string]bool{},
 	}
 	b.buildClusters()
 	b.tracer = b.tracingConfig()
@@ -170,11 +194,46 @@ func (b *build) group(g config.NodeGroup) Group {
 	sort.Slice(out.Routes, func(i, j int) bool { return out.Routes[i].Name < out.Routes[j].Name })
 	sort.Slice(out.Clusters, func(i, j int) bool { return out.Clusters[i].Name < out.Clusters[j].Name })
 	sort.Slice(out.Endpoints, func(i, j int) bool { return out.Endpoints[i].ClusterName < out.Endpoints[j].ClusterName })
+	out.OnDemandClusters = b.onDemandClusters(g)
 	return out
 }
 
-// need records that a listener depends on a cluster.
+// onDemandClusters lists a group's clusters its Envoys can load on
+// demand: named by routes of its on-demand listeners and needed up front by
+// nothing else of the group (another listener, a filter, a bridge route).
+func (b *build) onDemandClusters(g config.NodeGroup) []string {
+	lazy, keep := map[string]bool{}, map[string]bool{}
+	for _, name := range g.Listeners {
+		for _, c := range b.needs[name] {
+			if b.onDemand[name] && !b.eager[name][c] {
+				lazy[c] = true
+			} else {
+				keep[c] = true
+			}
+		}
+	}
+	var out []string
+	for c := range lazy {
+		if !keep[c] {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// need records that a listener depends on a cluster up front.
 func (b *build) need(l *config.Listener, clusterName string) {
+	b.needRoute(l, clusterName)
+	if b.eager[l.Name] == nil {
+		b.eager[l.Name] = map[string]bool{}
+	}
+	b.eager[l.Name][clusterName] = true
+}
+
+// needRoute records that a listener's route sends to a cluster: on an
+// on-demand listener, Envoy loads it when the route is first used.
+func (b *build) needRoute(l *config.Listener, clusterName string) {
 	if !slices.Contains(b.needs[l.Name], clusterName) {
 		b.needs[l.Name] = append(b.needs[l.Name], clusterName)
 	}

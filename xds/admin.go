@@ -168,6 +168,9 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status", s.statusPage)
 	mux.HandleFunc("GET /config_dump", s.configDump)
+	mux.HandleFunc("GET /rollout", s.rolloutPage)
+	mux.HandleFunc("POST /rollout/promote", s.rolloutAction)
+	mux.HandleFunc("POST /rollout/abort", s.rolloutAction)
 	return mux
 }
 

@@ -31,6 +31,9 @@ func (s *Server) stageClusters(next map[string]*published) {
 			continue
 		}
 		added, removed := clusterChanges(old.served, p.served)
+		// Clusters loaded on demand are fetched at first use: no Envoy is
+		// sent them here, so none is waited for.
+		added = s.upFrontOnly(name, added)
 		if len(added) > 0 {
 			// The new clusters and endpoints, the old listeners and routes.
 			s.stage(name, "clusters added", withClusters(old.served, p.served), resource.ClusterType, resource.EndpointType)

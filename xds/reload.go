@@ -24,6 +24,12 @@ type Outcome interface {
 	Discard()
 }
 
+// OnDemander is an Outcome that knows, per group, the clusters its
+// Envoys load on demand (listeners with on_demand_clusters).
+type OnDemander interface {
+	OnDemand() map[string][]string
+}
+
 // Bridger is an Outcome with bridges in this process. Bridge is called
 // once the fleet's bridges hold their bridging tables and before any Envoy
 // is sent the change, so the in-process bridges know a new route before an
@@ -39,6 +45,15 @@ type Bridger interface {
 func (s *Server) Reload(reason string, src Source) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if !s.stateLoaded {
+		// Before anything is published: a rollout a previous run left
+		// under way keeps its stable version for all but the canaries.
+		if err := s.loadRollouts(); err != nil {
+			s.RecordReload(reason, []string{err.Error()})
+			return err
+		}
+		s.stateLoaded = true
+	}
 	groups, out, err := src()
 	if err == nil {
 		err = s.publish(groups, out)

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,13 @@ type Options struct {
 	// (xds/tls.go, xds/limits.go).
 	Security config.XDSSecurity
 	Limits   config.XDSLimits
-	Logger   *slog.Logger
+	// Rollout, when set, rolls each new version out to canaries first.
+	Rollout *config.Rollout
+	// BridgeErrors, when set, counts the answers of the bridges in this
+	// process on routes, all and 5xx; without it a rollout reads the
+	// announced bridges' /metrics.
+	BridgeErrors func(routes []string) (total, failed float64)
+	Logger       *slog.Logger
 	// BridgeAckTimeout bounds the wait for a group's connected bridges to
 	// take a new route table before Envoy gets the routes that need it (0:
 	// DefaultBridgeAckTimeout). A bridge that does not is a failed reload.
@@ -97,16 +104,30 @@ type Server struct {
 	waiting     map[string]time.Time
 	waitingFull bool
 	guard       *guardMetrics
-	mu          sync.RWMutex
-	groups      map[string]*published        // group → what it is served
-	served      map[string]*routetable.Table // group → the route table its bridges finally hold
-	reload      reloadStatus
-	ready       atomic.Bool
-	grpc        *grpc.Server
-	admin       *http.Server
-	xdsLis      net.Listener
-	adminLis    net.Listener
-	started     time.Time
+	// inRollout are the groups whose candidate bakes on their canaries;
+	// rejected the versions canaries rejected, by group (xds/rollout.go).
+	inRollout map[string]*rollout
+	rejected  map[string][]string
+	rollouts  *rolloutMetrics
+	// stateLoaded: the rollout state file was read (at the first reload).
+	stateLoaded bool
+	// stopped is closed by Shutdown: rollouts stop baking.
+	stopped  chan struct{}
+	stopOnce sync.Once
+	bakes    sync.WaitGroup // rollouts' bake goroutines, waited for by Shutdown
+	// onDemand are the groups whose Envoys load clusters on demand
+	// (xds/ondemand.go).
+	onDemand *onDemandSets
+	mu       sync.RWMutex
+	groups   map[string]*published        // group → what it is served
+	served   map[string]*routetable.Table // group → the route table its bridges finally hold
+	reload   reloadStatus
+	ready    atomic.Bool
+	grpc     *grpc.Server
+	admin    *http.Server
+	xdsLis   net.Listener
+	adminLis net.Listener
+	started  time.Time
 }
 
 // published is a group's current snapshot and its versions.
@@ -139,6 +160,10 @@ func New(opts Options) *Server {
 	s.tables = cache.NewLinearCache(TableType, cache.WithLogger(cacheLogger{s.log}))
 	s.metrics = newMetrics()
 	s.guard = newGuardMetrics(s.metrics.registry)
+	s.rollouts = newRolloutMetrics(s.metrics.registry)
+	s.inRollout, s.rejected = map[string]*rollout{}, map[string][]string{}
+	s.stopped = make(chan struct{})
+	s.onDemand = &onDemandSets{groups: map[string]*onDemandGroup{}}
 	s.tracker = newTracker(s)
 	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
 	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, fallbackSnapshot(nil)); err != nil {
@@ -211,6 +236,7 @@ func (s *Server) AdminAddr() string { return s.adminLis.Addr().String() }
 
 // Shutdown stops both servers, letting streams end within ctx.
 func (s *Server) Shutdown(ctx context.Context) {
+	s.stopOnce.Do(func() { close(s.stopped) })
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
 	select {
@@ -219,6 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.grpc.Stop()
 	}
 	_ = s.admin.Shutdown(ctx)
+	s.bakes.Wait() // a promotion under way finishes (its waits end with the streams)
 }
 
 // Publish serves each group its resources: the bridges' route table first,
@@ -263,6 +290,10 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 		p.res, p.members = res, members
 		next[name] = p
 	}
+	rollouts, err := s.beginRollouts(next, tables)
+	if err != nil {
+		return err
+	}
 	drops, revert, err := s.sendBridgesFirst(tables)
 	if err != nil {
 		return err
@@ -273,6 +304,7 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 			return fmt.Errorf("the bridges in this process: %w; Envoy was sent nothing", err)
 		}
 	}
+	s.applyOnDemand(groups, out)
 	before := map[string]string{}
 	for name := range next {
 		before[name] = s.publishedVersion(name)
@@ -288,6 +320,19 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 		if before[name] != p.Version {
 			go s.followPush(name, p, start)
 		}
+	}
+	if len(rollouts) > 0 {
+		// Until the rollout ends the bridges keep the table of both
+		// versions, and the stable one is what the next reload starts from.
+		s.mu.Lock()
+		for name, r := range rollouts {
+			if r.stableTable != nil {
+				s.served[name] = r.stableTable
+			}
+		}
+		s.mu.Unlock()
+		drops = slices.DeleteFunc(drops, func(g string) bool { return rollouts[g] != nil })
+		s.startRollouts(rollouts)
 	}
 	s.tracker.refreshFallback()
 	// The bridge endpoints were read before the bridges were waited for;
@@ -372,6 +417,9 @@ func (s *Server) publishEnvoy(next map[string]*published, tables map[string]*gro
 		if err := s.cache.SetSnapshot(ctx, name, p.snapshot); err != nil {
 			return fmt.Errorf("group %q: %w", name, err)
 		}
+		if s.opts.Rollout != nil && s.inRollout[name] == nil {
+			_ = s.cache.SetSnapshot(ctx, canaryKey(name), p.snapshot) // the canaries hold the same
+		}
 		s.log.Info("published", "group", name, "version", p.Version)
 	}
 	fallback := fallbackSnapshot(sortedKeys(next))
@@ -440,6 +488,9 @@ func (h nodeHash) ID(node *core.Node) string {
 	h.s.mu.RLock()
 	defer h.s.mu.RUnlock()
 	if _, ok := h.s.groups[name]; ok {
+		if h.s.opts.Rollout != nil && h.s.isCanary(node) {
+			return canaryKey(name) // the canaries' own key, at all times (rollout.go)
+		}
 		return name
 	}
 	if _, ok := h.s.waiting[name]; ok {

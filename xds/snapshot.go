@@ -143,15 +143,18 @@ func (g nackGuard) CreateWatch(req *cache.Request, sub cache.Subscription, ch ch
 	return g.createWatch(req, sub, ch)
 }
 
-// CreateDeltaWatch holds endpoint watches as CreateWatch does.
+// CreateDeltaWatch holds endpoint watches as CreateWatch does, and leaves
+// on-demand clusters out of wildcard watches (ondemand.go).
 func (g nackGuard) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
 	g.s.waitFor(req.GetNode())
-	if req.GetTypeUrl() == resource.EndpointType {
-		if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
-			return g.s.heldWatch(group, func() (func(), error) { return g.SnapshotCache.CreateDeltaWatch(req, sub, ch) })
+	return g.s.onDemandWatch(req, sub, ch, func(sub cache.Subscription) (func(), error) {
+		if req.GetTypeUrl() == resource.EndpointType {
+			if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
+				return g.s.heldWatch(group, func() (func(), error) { return g.SnapshotCache.CreateDeltaWatch(req, sub, ch) })
+			}
 		}
-	}
-	return g.SnapshotCache.CreateDeltaWatch(req, sub, ch)
+		return g.SnapshotCache.CreateDeltaWatch(req, sub, ch)
+	})
 }
 
 func (g nackGuard) createWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {

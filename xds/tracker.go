@@ -57,10 +57,12 @@ type nodeKey struct{ id, group string }
 type streamState struct {
 	// named is set once the first request gave the node.
 	named bool
-	node  string
-	group string
-	delta bool
-	sent  map[string]sent // type URL → the last response on this stream
+	// canary: the node is one of its group's canaries (xds.rollout).
+	canary bool
+	node   string
+	group  string
+	delta  bool
+	sent   map[string]sent // type URL → the last response on this stream
 	// acked is the version of each type this stream last ACKed, nacked
 	// the one it last rejected, and answered its last answer: a response
 	// not answered yet is pending.
@@ -194,6 +196,7 @@ func (t *tracker) seen(st *streamState, node *core.Node, table string) (*NodeSta
 			return nil, t.s.refuse(err.limit, err.status())
 		}
 		st.named, st.node = true, node.GetId()
+		st.canary = t.s.isCanary(node)
 		group, known := t.s.groupOf(node)
 		if table != "" {
 			group, known = table, t.s.cacheKey(table) == table

@@ -79,6 +79,7 @@ func xdsOptions(cfg *config.Config, log *slog.Logger) xds.Options {
 		GroupMetadataKey:  cfg.XDS.GroupMetadataKey,
 		Security:          cfg.XDS.Security,
 		Limits:            cfg.XDS.Limits,
+		Rollout:           cfg.XDS.Rollout,
 		Logger:            log,
 	}
 }

@@ -68,6 +68,7 @@ and runs the bridges that turn HTTP requests into Dubbo generic calls and NATS p
 		newTranslateCmd(),
 		newBootstrapCmd(),
 		newDumpCmd(),
+		newRolloutCmd(),
 		newOpenAPICmd(),
 	)
 	for _, c := range root.Commands() {

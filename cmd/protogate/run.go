@@ -82,6 +82,7 @@ NATS server with JetStream, for development only.`,
 				}
 				return out
 			}
+			opts.BridgeErrors = br.RouteAnswers
 			srv := xds.New(opts)
 			pl.Bridges = br
 			regs.OnChange = func() { _ = srv.Reload("registry change", pl.Refresh()) }
