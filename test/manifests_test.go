@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,11 +246,15 @@ func TestKubernetesManifests(t *testing.T) {
 	if get(m["Service/envoy"], "spec", "type") != "LoadBalancer" {
 		t.Error("the Envoy Service is not a LoadBalancer")
 	}
-	checkEnvoyBootstrap(t, m)
+	for _, e := range envoyWorkloads(cfg) {
+		checkEnvoyBootstrap(t, m, e)
+	}
 	if cfg.XDS.Groups[0].Name != "edge" || get(m["Service/protogate-xds"], "spec", "ports", 0, "port") != port(t, cfg.XDS.Address) {
 		t.Error("the bootstrap's group or control-plane port does not match the mapping")
 	}
 	checkClientRules(t, m, cfg)
+	checkCanaries(t, m, cfg)
+	checkWhoDialsWhom(t, m, bridgeArgs)
 }
 
 // secretMount finds the Secret a workload mounts at dir, and the mount.
@@ -405,40 +410,288 @@ func checkBridgeTLS(t *testing.T, m map[string]doc, args []any) {
 	}
 }
 
-// checkEnvoyBootstrap: the envoy-bootstrap ConfigMap is what protogate
-// bootstrap prints and writes for the files Envoy mounts.
-func checkEnvoyBootstrap(t *testing.T, m map[string]doc) {
+// envoyWorkload is an Envoy Deployment, the ConfigMap of its bootstrap,
+// the control plane's Service it dials and the node metadata it sends.
+type envoyWorkload struct {
+	deployment, configMap, xdsService string
+	metadata                          []string // --node-metadata flags
+}
+
+// envoyWorkloads: the main Envoys on protogate-xds, and the canaries on
+// the canary control plane, with the mapping's canary label set.
+func envoyWorkloads(cfg *config.Config) []envoyWorkload {
+	label := ""
+	if cfg.XDS.Rollout != nil {
+		label = cfg.XDS.Rollout.CanaryLabel
+	}
+	return []envoyWorkload{
+		{"Deployment/envoy", "envoy-bootstrap", "protogate-xds", nil},
+		{"Deployment/envoy-canary", "envoy-canary-bootstrap", "protogate-xds-canary", []string{label + "=true"}},
+	}
+}
+
+// checkEnvoyBootstrap: an Envoy's bootstrap ConfigMap is what protogate
+// bootstrap prints and writes for the files Envoy mounts and the Service
+// of the control plane it dials.
+func checkEnvoyBootstrap(t *testing.T, m map[string]doc, e envoyWorkload) {
 	t.Helper()
-	envoy := m["Deployment/envoy"]
+	envoy := m[e.deployment]
+	if envoy == nil {
+		t.Errorf("%s is missing", e.deployment)
+		return
+	}
 	const tlsDir, sdsDir = "/etc/envoy-tls", "/etc/envoy"
 	if s := secretMount(envoy, tlsDir); s == "" || certificateOf(m, s) == nil {
-		t.Errorf("Envoy mounts no Certificate's Secret at %s", tlsDir)
+		t.Errorf("%s mounts no Certificate's Secret at %s", e.deployment, tlsDir)
 	}
 	if get(envoy, "spec", "template", "spec", "containers", 0, "volumeMounts", 0, "mountPath") != sdsDir ||
-		get(envoy, "spec", "template", "spec", "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
-		t.Errorf("Envoy does not mount envoy-bootstrap at %s", sdsDir)
+		get(envoy, "spec", "template", "spec", "volumes", 0, "configMap", "name") != e.configMap {
+		t.Errorf("%s does not mount %s at %s", e.deployment, e.configMap, sdsDir)
 	}
+	svcPort, _ := get(m["Service/"+e.xdsService], "spec", "ports", 0, "port").(int)
 	out := t.TempDir()
-	args := []string{"bootstrap", "--node-id", "envoy", "--node-group", "edge", "--xds", "protogate-xds:18000",
-		"--tls-cert", tlsDir + "/tls.crt", "--tls-key", tlsDir + "/tls.key", "--tls-ca", tlsDir + "/ca.crt", "--tls-sds-dir", sdsDir, "--sds-output", out}
+	args := []string{"bootstrap", "--node-id", "envoy", "--node-group", "edge", "--xds", e.xdsService + ":" + strconv.Itoa(svcPort)}
+	for _, kv := range e.metadata {
+		args = append(args, "--node-metadata", kv)
+	}
+	args = append(args, "--tls-cert", tlsDir+"/tls.crt", "--tls-key", tlsDir+"/tls.key", "--tls-ca", tlsDir+"/ca.crt", "--tls-sds-dir", sdsDir, "--sds-output", out)
 	want, err := exec.Command(protogateBinary(t), args...).Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("protogate %s: %v", strings.Join(args, " "), err)
 	}
-	data, _ := get(m["ConfigMap/envoy-bootstrap"], "data").(doc)
+	data, _ := get(m["ConfigMap/"+e.configMap], "data").(doc)
 	if data["envoy.yaml"] != string(want) {
-		t.Errorf("the envoy-bootstrap ConfigMap's envoy.yaml differs from `protogate %s`", strings.Join(args, " "))
+		t.Errorf("the %s ConfigMap's envoy.yaml differs from `protogate %s`", e.configMap, strings.Join(args, " "))
 	}
 	written, _ := os.ReadDir(out)
 	if len(data) != len(written)+1 {
-		t.Errorf("envoy-bootstrap holds %d files, bootstrap writes %d SDS files beside envoy.yaml", len(data), len(written))
+		t.Errorf("%s holds %d files, bootstrap writes %d SDS files beside envoy.yaml", e.configMap, len(data), len(written))
 	}
-	for _, e := range written {
-		body, _ := os.ReadFile(filepath.Join(out, e.Name()))
-		if data[e.Name()] != string(body) {
-			t.Errorf("the envoy-bootstrap ConfigMap's %s differs from what bootstrap --sds-output writes", e.Name())
+	for _, f := range written {
+		body, _ := os.ReadFile(filepath.Join(out, f.Name()))
+		if data[f.Name()] != string(body) {
+			t.Errorf("the %s ConfigMap's %s differs from what bootstrap --sds-output writes", e.configMap, f.Name())
 		}
 	}
+}
+
+// bootstrapOf parses the envoy.yaml of a bootstrap ConfigMap.
+func bootstrapOf(t *testing.T, m map[string]doc, configMap string) doc {
+	t.Helper()
+	text, _ := get(m["ConfigMap/"+configMap], "data", "envoy.yaml").(string)
+	var b doc
+	if err := yaml.Unmarshal([]byte(text), &b); err != nil {
+		t.Fatalf("%s: envoy.yaml: %v", configMap, err)
+	}
+	return b
+}
+
+// xdsHost is the host an Envoy bootstrap dials for ADS.
+func xdsHost(b doc) string {
+	h, _ := get(b, "static_resources", "clusters", 0, "load_assignment", "endpoints", 0, "lb_endpoints", 0,
+		"endpoint", "address", "socket_address", "address").(string)
+	return h
+}
+
+// matches says whether every label of sel is among labels; an empty
+// selector matches everything, as a NetworkPolicy's podSelector does.
+func matches(sel, labels doc) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func podLabels(d doc) doc {
+	l, _ := get(d, "spec", "template", "metadata", "labels").(doc)
+	return l
+}
+
+// podSpecBut is a workload's pod spec with its container images and the
+// ConfigMap names of its volumes blanked: what two variants of one
+// workload must share.
+func podSpecBut(t *testing.T, d doc) string {
+	t.Helper()
+	raw, err := yaml.Marshal(get(d, "spec", "template", "spec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec doc
+	if err := yaml.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := get(spec, "containers").([]any)
+	for _, c := range cs {
+		delete(c.(doc), "image")
+	}
+	vols, _ := get(spec, "volumes").([]any)
+	for _, v := range vols {
+		if cm, ok := get(v, "configMap").(doc); ok {
+			delete(cm, "name")
+		}
+	}
+	out, _ := yaml.Marshal(spec)
+	return string(out)
+}
+
+// imageRepo is an image reference without its tag.
+func imageRepo(d doc) string {
+	img, _ := get(d, "spec", "template", "spec", "containers", 0, "image").(string)
+	if i := strings.LastIndex(img, ":"); i > strings.LastIndex(img, "/") {
+		img = img[:i]
+	}
+	return img
+}
+
+// checkCanaries: the canary Envoys say in their node metadata, and in
+// their pods' labels, the canary label the mapping's rollout reads; they
+// and the canary control plane run what the main ones run but for the
+// image; Envoy's public Service takes both kinds of Envoy, and no
+// Deployment adopts another's pods.
+func checkCanaries(t *testing.T, m map[string]doc, cfg *config.Config) {
+	t.Helper()
+	r := cfg.XDS.Rollout
+	if r == nil || r.CanaryLabel == "" {
+		t.Fatal("the mapping has no xds.rollout.canary_label; the canary Envoys are chosen by it")
+	}
+	for _, e := range envoyWorkloads(cfg) {
+		canary := len(e.metadata) > 0
+		meta, _ := get(bootstrapOf(t, m, e.configMap), "node", "metadata").(doc)
+		if got := meta[r.CanaryLabel]; (got == "true") != canary || (!canary && got != nil) {
+			t.Errorf("%s: node metadata %s = %v; canary_label of the mapping is %s, and only canaries set it", e.configMap, r.CanaryLabel, got, r.CanaryLabel)
+		}
+		if got := podLabels(m[e.deployment])[r.CanaryLabel]; (got == "true") != canary || (!canary && got != nil) {
+			t.Errorf("%s: pod label %s = %v, want it \"true\" on canaries only", e.deployment, r.CanaryLabel, got)
+		}
+		if !matches(get(m["Service/envoy"], "spec", "selector").(doc), podLabels(m[e.deployment])) {
+			t.Errorf("the Service envoy does not select the pods of %s", e.deployment)
+		}
+	}
+	for _, pair := range [][2]string{
+		{"Deployment/envoy", "Deployment/envoy-canary"},
+		{"Deployment/protogate-controlplane", "Deployment/protogate-controlplane-canary"},
+	} {
+		main, canary := m[pair[0]], m[pair[1]]
+		if canary == nil {
+			t.Errorf("%s is missing", pair[1])
+			continue
+		}
+		if podSpecBut(t, main) != podSpecBut(t, canary) {
+			t.Errorf("%s runs otherwise than %s: only the image (and the bootstrap's ConfigMap) may differ", pair[1], pair[0])
+		}
+		if imageRepo(main) != imageRepo(canary) {
+			t.Errorf("%s runs %s, %s %s: a canary is another tag of the same image", pair[1], imageRepo(canary), pair[0], imageRepo(main))
+		}
+	}
+	// Each control plane keeps its rollout state on a writable volume of
+	// its own: the root filesystem is read-only.
+	dir := filepath.Dir(r.StateFile)
+	for _, name := range []string{"Deployment/protogate-controlplane", "Deployment/protogate-controlplane-canary"} {
+		if !writableVolumeAt(m[name], dir) {
+			t.Errorf("%s: xds.rollout.state_file is in %s, where it mounts no writable emptyDir or volume claim", name, dir)
+		}
+	}
+	for ka, a := range m {
+		for kb, b := range m {
+			if ka == kb || !strings.HasPrefix(ka, "Deployment/") || !strings.HasPrefix(kb, "Deployment/") {
+				continue
+			}
+			if sel, _ := get(a, "spec", "selector", "matchLabels").(doc); matches(sel, podLabels(b)) {
+				t.Errorf("%s's selector also matches the pods of %s", ka, kb)
+			}
+		}
+	}
+}
+
+// writableVolumeAt: a workload mounts an emptyDir or a claim at dir.
+func writableVolumeAt(d doc, dir string) bool {
+	mounts, _ := get(d, "spec", "template", "spec", "containers", 0, "volumeMounts").([]any)
+	vols, _ := get(d, "spec", "template", "spec", "volumes").([]any)
+	for _, mt := range mounts {
+		if get(mt, "mountPath") != dir || get(mt, "readOnly") == true {
+			continue
+		}
+		for _, v := range vols {
+			if get(v, "name") == get(mt, "name") && (get(v, "emptyDir") != nil || get(v, "persistentVolumeClaim") != nil) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkWhoDialsWhom: the main Envoys and the bridges dial the main control
+// plane, the canary Envoys the canary one, each through a Service its
+// certificate names, and each control plane's NetworkPolicy lets in on the
+// xDS port exactly the clients that dial it.
+func checkWhoDialsWhom(t *testing.T, m map[string]doc, bridgeArgs []any) {
+	t.Helper()
+	bridgeHost := ""
+	for i := 0; i+1 < len(bridgeArgs); i++ {
+		if bridgeArgs[i] == "--xds" {
+			bridgeHost, _, _ = net.SplitHostPort(fmt.Sprint(bridgeArgs[i+1]))
+		}
+	}
+	clients := []struct{ workload, host, controlPlane string }{
+		{"Deployment/envoy", xdsHost(bootstrapOf(t, m, "envoy-bootstrap")), "Deployment/protogate-controlplane"},
+		{"Deployment/envoy-canary", xdsHost(bootstrapOf(t, m, "envoy-canary-bootstrap")), "Deployment/protogate-controlplane-canary"},
+		{"Deployment/protogate-bridges", bridgeHost, "Deployment/protogate-controlplane"},
+	}
+	for _, c := range clients {
+		sel, _ := get(m["Service/"+c.host], "spec", "selector").(doc)
+		for _, cp := range []string{"Deployment/protogate-controlplane", "Deployment/protogate-controlplane-canary"} {
+			if reaches := len(sel) > 0 && matches(sel, podLabels(m[cp])); reaches != (cp == c.controlPlane) {
+				t.Errorf("%s dials the Service %q, which selects %s: %v; want only %s", c.workload, c.host, cp, reaches, c.controlPlane)
+			}
+		}
+		names, _ := get(certificateOf(m, secretMount(m[c.controlPlane], "/etc/protogate-tls")), "spec", "dnsNames").([]any)
+		if !slices.Contains(names, any(c.host)) {
+			t.Errorf("%s dials %s, which the certificate of %s does not name (%v)", c.workload, c.host, c.controlPlane, names)
+		}
+		for _, cp := range []string{"Deployment/protogate-controlplane", "Deployment/protogate-controlplane-canary"} {
+			if got := admitted(m, cp, podLabels(m[c.workload]), "xds"); got != (cp == c.controlPlane) {
+				t.Errorf("the NetworkPolicy of %s admits %s on xds: %v, want %v", cp, c.workload, got, cp == c.controlPlane)
+			}
+		}
+	}
+}
+
+// admitted says whether the NetworkPolicies selecting a workload's pods
+// let pods with the labels from reach its port (a pod no policy selects
+// admits everyone, but every control plane here has one).
+func admitted(m map[string]doc, workload string, from doc, port string) bool {
+	selected := false
+	for key, np := range m {
+		if !strings.HasPrefix(key, "NetworkPolicy/") {
+			continue
+		}
+		sel, _ := get(np, "spec", "podSelector", "matchLabels").(doc)
+		if !matches(sel, podLabels(m[workload])) {
+			continue
+		}
+		selected = true
+		rules, _ := get(np, "spec", "ingress").([]any)
+		for _, r := range rules {
+			ports, _ := get(r, "ports").([]any)
+			portOK := len(ports) == 0
+			for _, p := range ports {
+				portOK = portOK || get(p, "port") == port
+			}
+			peers, _ := get(r, "from").([]any)
+			for _, peer := range peers {
+				ps, ok := get(peer, "podSelector").(doc)
+				if ml, _ := get(ps, "matchLabels").(doc); portOK && ok && matches(ml, from) {
+					return true
+				}
+			}
+			if portOK && len(peers) == 0 {
+				return true
+			}
+		}
+	}
+	return !selected
 }
 
 // checkClientRules: the mapping's identity rules let Envoy and the bridges,
@@ -447,6 +700,7 @@ func checkClientRules(t *testing.T, m map[string]doc, cfg *config.Config) {
 	t.Helper()
 	for _, c := range []struct{ workload, dir string }{
 		{"Deployment/envoy", "/etc/envoy-tls"},
+		{"Deployment/envoy-canary", "/etc/envoy-tls"},
 		{"Deployment/protogate-bridges", "/etc/protogate-tls"},
 	} {
 		uris, _ := get(certificateOf(m, secretMount(m[c.workload], c.dir)), "spec", "uris").([]any)

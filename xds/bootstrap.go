@@ -33,12 +33,15 @@ type BootstrapOptions struct {
 	NodeID           string
 	NodeGroup        string
 	GroupMetadataKey string // set the group under this metadata key too
-	XDSAddress       string // HOST:PORT of the control plane
-	Delta            bool   // incremental xDS
-	AdminAddress     string // Envoy's admin, loopback by default
-	AdminPort        uint32
-	MaxHeapBytes     uint64 // 0: no overload manager at all
-	MaxConnections   uint64
+	// NodeMetadata are more string fields of the node's metadata, such as
+	// the key of xds.rollout.canary_label set to "true" on a canary.
+	NodeMetadata   map[string]string
+	XDSAddress     string // HOST:PORT of the control plane
+	Delta          bool   // incremental xDS
+	AdminAddress   string // Envoy's admin, loopback by default
+	AdminPort      uint32
+	MaxHeapBytes   uint64 // 0: no overload manager at all
+	MaxConnections uint64
 	// TLS, when set, makes the xDS connection mTLS (xds.security.tls).
 	TLS *BootstrapTLS
 }
@@ -76,6 +79,30 @@ func (o BootstrapOptions) checkNode() error {
 	return nil
 }
 
+// node is the bootstrap's node: its id, its group as node.cluster, and
+// the metadata asked for. A key given twice with two values is refused
+// rather than one of them silently winning.
+func (o BootstrapOptions) node() (*core.Node, error) {
+	node := &core.Node{Id: o.NodeID, Cluster: o.NodeGroup}
+	fields := map[string]*structpb.Value{}
+	for k, v := range o.NodeMetadata {
+		if strings.TrimSpace(k) == "" {
+			return nil, errors.New("--node-metadata: a key is empty")
+		}
+		fields[k] = structpb.NewStringValue(v)
+	}
+	if k := o.GroupMetadataKey; k != "" {
+		if v, ok := o.NodeMetadata[k]; ok && v != o.NodeGroup {
+			return nil, fmt.Errorf("--node-metadata %s=%s: --group-metadata-key sets %s to the group %q", k, v, k, o.NodeGroup)
+		}
+		fields[k] = structpb.NewStringValue(o.NodeGroup)
+	}
+	if len(fields) > 0 {
+		node.Metadata = &structpb.Struct{Fields: fields}
+	}
+	return node, nil
+}
+
 // xdsCluster is the static cluster Envoy reaches the control plane through.
 const xdsCluster = "protogate-xds"
 
@@ -99,9 +126,9 @@ func Bootstrap(o BootstrapOptions) (*bootstrap.Bootstrap, error) {
 	if o.Delta {
 		apiType = core.ApiConfigSource_DELTA_GRPC
 	}
-	node := &core.Node{Id: o.NodeID, Cluster: o.NodeGroup}
-	if o.GroupMetadataKey != "" {
-		node.Metadata = &structpb.Struct{Fields: map[string]*structpb.Value{o.GroupMetadataKey: structpb.NewStringValue(o.NodeGroup)}}
+	node, err := o.node()
+	if err != nil {
+		return nil, err
 	}
 	ads := func() *core.ConfigSource {
 		return &core.ConfigSource{

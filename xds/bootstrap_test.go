@@ -7,6 +7,8 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/protogate/protogate/config"
 )
 
 func TestBootstrap(t *testing.T) {
@@ -57,6 +59,66 @@ func TestBootstrap(t *testing.T) {
 	}
 	if _, err := Bootstrap(BootstrapOptions{NodeID: "x", NodeGroup: "g", XDSAddress: "nohost"}); err == nil {
 		t.Error("a bad --xds address was accepted")
+	}
+}
+
+// TestBootstrapNodeMetadata: --node-metadata reaches the node's metadata
+// as the control plane reads it, so a bootstrap that sets the canary label
+// makes its node a canary of xds.rollout; contradictions are refused.
+func TestBootstrapNodeMetadata(t *testing.T) {
+	const label = "protogate.canary"
+	tests := []struct {
+		name     string
+		meta     map[string]string
+		groupKey string
+		canary   bool
+		fields   int
+		err      string
+	}{
+		{"none", nil, "", false, 0, ""},
+		{"canary", map[string]string{label: "true"}, "", true, 1, ""},
+		{"canary beside the group key", map[string]string{label: "true"}, "protogate.group", true, 2, ""},
+		{"label not true", map[string]string{label: "false"}, "", false, 1, ""},
+		{"another key", map[string]string{"zone": "a"}, "", false, 1, ""},
+		{"the group key agrees", map[string]string{"protogate.group": "edge"}, "protogate.group", false, 1, ""},
+		{"the group key contradicts", map[string]string{"protogate.group": "rpc"}, "protogate.group", false, 0, `sets protogate.group to the group "edge"`},
+		{"empty key", map[string]string{"": "x"}, "", false, 0, "a key is empty"},
+	}
+	srv := &Server{opts: Options{Rollout: &config.Rollout{CanaryLabel: label}}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Bootstrap(BootstrapOptions{NodeID: "envoy-1", NodeGroup: "edge", XDSAddress: "127.0.0.1:18000",
+				AdminAddress: "127.0.0.1", AdminPort: 9901, NodeMetadata: tt.meta, GroupMetadataKey: tt.groupKey})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The node as Envoy sends it: through its JSON form.
+			js, err := protojson.Marshal(b.Node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sent core.Node
+			if err := protojson.Unmarshal(js, &sent); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(sent.GetMetadata().GetFields()); got != tt.fields {
+				t.Errorf("metadata %v has %d fields, want %d", sent.GetMetadata(), got, tt.fields)
+			}
+			for k, v := range tt.meta {
+				if got := sent.GetMetadata().GetFields()[k].GetStringValue(); got != v {
+					t.Errorf("metadata %s = %q, want %q", k, got, v)
+				}
+			}
+			if got := srv.isCanary(&sent); got != tt.canary {
+				t.Errorf("canary = %v, want %v", got, tt.canary)
+			}
+		})
 	}
 }
 

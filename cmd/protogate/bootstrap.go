@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ func newBootstrapCmd() *cobra.Command {
 		admin, format, maxHeap string
 		tlsOpts                xds.BootstrapTLS
 		sdsOut                 string
+		metadata               []string
 	)
 	cmd := &cobra.Command{
 		Use:   "bootstrap --node-id ID --node-group G --xds ADDR",
@@ -39,6 +41,7 @@ Envoy then re-reads the certificate, key and CA when they are replaced in their 
 (a Kubernetes Secret update, or any rename into it), without a restart.`,
 		Example: `  protogate bootstrap --node-id envoy-1 --node-group edge --xds 127.0.0.1:18000 > envoy.yaml
   envoy -c envoy.yaml
+  protogate bootstrap --node-id envoy-9 --node-group edge --xds 127.0.0.1:18000 --node-metadata protogate.canary=true
   protogate bootstrap --node-id envoy-1 --node-group edge --xds protogate-xds:18000 \
     --tls-cert /etc/envoy/tls/tls.crt --tls-key /etc/envoy/tls/tls.key --tls-ca /etc/envoy/tls/ca.crt \
     --tls-sds-dir /etc/envoy --sds-output . > envoy.yaml`,
@@ -56,6 +59,9 @@ Envoy then re-reads the certificate, key and CA when they are replaced in their 
 				return usageError{cmd, errors.New("--max-connections is a limit of the overload manager, which --max-heap 0 leaves out")}
 			}
 			if err := checkOutput(format); err != nil {
+				return usageError{cmd, err}
+			}
+			if o.NodeMetadata, err = nodeMetadata(metadata); err != nil {
 				return usageError{cmd, err}
 			}
 			if err := bootstrapTLS(cmd, &o, &tlsOpts, sdsOut); err != nil {
@@ -82,6 +88,7 @@ Envoy then re-reads the certificate, key and CA when they are replaced in their 
 	f.StringVar(&o.XDSAddress, "xds", "", "HOST:PORT of the control plane (required)")
 	f.BoolVar(&o.Delta, "delta", false, "use incremental (delta) xDS")
 	f.StringVar(&o.GroupMetadataKey, "group-metadata-key", "", "also send the group under this node metadata key (as xds.group_metadata_key)")
+	f.StringArrayVar(&metadata, "node-metadata", nil, "KEY=VALUE added to the node's metadata (repeatable); a canary of xds.rollout sets its canary_label key to true")
 	f.StringVar(&admin, "admin-address", "127.0.0.1:9901", "Envoy's own admin address (keep it on loopback; not protogate's admin)")
 	f.StringVar(&maxHeap, "max-heap", "1GiB", "heap size at which Envoy starts shedding load; 0 disables the overload manager (and its connection limit)")
 	f.Uint64Var(&o.MaxConnections, "max-connections", 50000, "downstream connections Envoy accepts at most (an overload manager limit)")
@@ -109,6 +116,27 @@ func adminAddress(addr string) (string, uint32, error) {
 		return "", 0, fmt.Errorf("--admin-address %q: bad port", addr)
 	}
 	return host, uint32(p), nil
+}
+
+// nodeMetadata reads the --node-metadata flags. Values stay strings, as
+// xds.rollout.canary_label compares with "true"; a key given twice is a
+// mistake, not an override.
+func nodeMetadata(flags []string) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--node-metadata %q: want KEY=VALUE", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--node-metadata: %s is given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // heapLimit reads --max-heap; 0 means no overload manager.
