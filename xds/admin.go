@@ -215,12 +215,12 @@ func (s *Server) configDump(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	node := nodes[0]
-	snap, err := s.cache.GetSnapshot(s.cacheKey(node.Group))
+	snap, err := s.cache.GetSnapshot(s.nodeCacheKey(node.Group, node.Canary))
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "nothing is published for the group of node " + id})
 		return
 	}
-	out := map[string]any{"node": id, "group": node.Group, "fallback": node.Fallback}
+	out := map[string]any{"node": id, "group": node.Group, "fallback": node.Fallback, "canary": node.Canary}
 	resources := map[string]any{}
 	for _, typ := range Types {
 		resources[typ] = map[string]any{"version": snap.GetVersion(typ), "resources": resourceJSON(snap.GetResources(typ))}

@@ -528,3 +528,12 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "group": group})
 }
+
+// nodeCacheKey is the cache key a node of group is served under.
+func (s *Server) nodeCacheKey(group string, canary bool) string {
+	key := s.cacheKey(group)
+	if canary && s.opts.Rollout != nil && key == group {
+		return canaryKey(group)
+	}
+	return key
+}

@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,6 +176,23 @@ func TestRollout(t *testing.T) {
 	go func() { _ = reload(withPong) }()
 	canary.holds("the canary gets the candidate", candidateRoutes, 5*time.Second)
 	quiet("while baking", others...)
+	// /config_dump shows each node what it is served: the canary the
+	// candidate, the others the stable version.
+	for id, want := range map[string]bool{"envoy-canary": true, "envoy-a": false} {
+		resp, err := http.Get("http://" + srv.AdminAddr() + "/config_dump?node=" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var dump struct {
+			Canary bool `json:"canary"`
+		}
+		_ = json.Unmarshal(body, &dump)
+		if has := strings.Contains(string(body), `/pong"`); has != want || dump.Canary != want {
+			t.Fatalf("/config_dump?node=%s: shows the candidate %v, canary %v; want %v", id, has, dump.Canary, want)
+		}
+	}
 	for _, c := range others {
 		c.holds("after the bake", candidateRoutes, 5*time.Second)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -169,6 +170,9 @@ func (s *Server) bridgeErrors(group string, routes []string) errorCounts {
 	var c errorCounts
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, addr := range s.Members(group) {
+		if host, _, err := net.SplitHostPort(addr); err != nil || net.ParseIP(host).IsUnspecified() {
+			continue // an address only the bridge itself means
+		}
 		resp, err := client.Get("http://" + addr + "/metrics")
 		if err != nil {
 			continue

@@ -94,6 +94,7 @@ type NodeStatus struct {
 	ID        string                `json:"id"`
 	Group     string                `json:"group"`
 	Fallback  bool                  `json:"fallback,omitempty"`
+	Canary    bool                  `json:"canary,omitempty"` // one of its group's canaries (xds.rollout)
 	Streams   int                   `json:"streams"`
 	LastSeen  time.Time             `json:"last_seen"`
 	LastACK   map[string]ACKStatus  `json:"last_ack"`
@@ -234,6 +235,7 @@ func (t *tracker) attach(st *streamState, group string) (n *NodeStatus, fresh bo
 		t.idle--
 	}
 	n.Streams++
+	n.Canary = st.canary
 	n.LastSeen = time.Now()
 	return n, !ok
 }
@@ -399,23 +401,23 @@ func (t *tracker) recordNACK(st *streamState, n *NodeStatus, typeURL, nonce, rea
 func (t *tracker) response(key streamKey, typeURL, nonce, version string) {
 	t.mu.Lock()
 	st, ok := t.streams[key]
-	group, remember := "", false
+	group, remember, canary := "", false, false
 	if ok && servedType(typeURL) {
 		st.sent[typeURL] = sent{nonce: nonce, version: version, at: time.Now()}
-		group = st.group
+		group, canary = st.group, st.canary
 		remember = typeURL != TableType && !t.served.has(typeURL, version)
 	}
 	t.mu.Unlock()
 	if remember {
-		t.remember(group, typeURL, version)
+		t.remember(t.s.nodeCacheKey(group, canary), typeURL, version)
 	}
 	t.s.metrics.pushes.WithLabelValues(t.s.groupLabel(group), typeLabel(typeURL)).Inc()
 }
 
 // remember keeps the snapshot that served version of typeURL, when it is
 // still the group's. It takes t.mu only after the cache's lock is free.
-func (t *tracker) remember(group, typeURL, version string) {
-	snap, err := t.s.cache.GetSnapshot(t.s.cacheKey(group))
+func (t *tracker) remember(key, typeURL, version string) {
+	snap, err := t.s.cache.GetSnapshot(key)
 	if err != nil || snap.GetVersion(typeURL) != version {
 		return
 	}

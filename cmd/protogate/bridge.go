@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -158,6 +159,12 @@ func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group s
 	announced := srv.Addr()
 	if _, port, err := config.SplitEndpoint(settings.Address); err == nil && port > 0 && len(settings.Endpoints) > 0 {
 		announced = settings.Endpoints[0]
+	}
+	if host, _, err := net.SplitHostPort(announced); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			log.Warn("the bridge announces an address nobody else can reach; set PROTOGATE_BRIDGE_ENDPOINTS to HOST:PORT others reach it at",
+				"announced", announced)
+		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

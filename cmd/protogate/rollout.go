@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +19,7 @@ import (
 )
 
 func newRolloutCmd() *cobra.Command {
-	var admin, group, tokenFile string
+	var admin, group, tokenFile, caFile string
 	cmd := &cobra.Command{
 		Use:   "rollout status|promote|abort",
 		Short: "Follow and drive the canary rollout of new mapping versions (xds.rollout)",
@@ -56,7 +59,19 @@ candidate rejected.`,
 				}
 				req.Header.Set("Authorization", "Bearer "+tok)
 			}
-			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			client := &http.Client{Timeout: 30 * time.Second}
+			if caFile != "" {
+				pem, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("--tls-ca: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+				}
+				client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+			}
+			resp, err := client.Do(req)
 			if err != nil {
 				return fmt.Errorf("the admin server at %s: %w", admin, err)
 			}
@@ -82,5 +97,6 @@ candidate rejected.`,
 	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:19000", "the control plane's admin address (http:// or https:// for TLS)")
 	cmd.Flags().StringVar(&group, "group", "", "the node group to promote or abort")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "a file holding the admin bearer token (xds.security.admin.token_file)")
+	cmd.Flags().StringVar(&caFile, "tls-ca", "", "PEM CA certificates the admin server's certificate must chain to (with an https:// --admin)")
 	return cmd
 }
