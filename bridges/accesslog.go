@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/protogate/protogate/config"
@@ -21,7 +22,9 @@ type requestInfo struct {
 	errCode string
 	traceID string
 	method  string
-	bytesIn int64
+	// bytesIn is counted as the body is read, which an HTTP upstream's
+	// transport may still do after the handler returned.
+	bytesIn atomic.Int64
 	// accessLog is the route's listener's setting; nil: off.
 	accessLog *config.AccessLog
 }
@@ -71,7 +74,7 @@ func (s *Server) accessLog(ctx context.Context, info *requestInfo, status int, b
 		slog.Int("status", status),
 		slog.String("error", info.errCode),
 		slog.Duration("duration", took),
-		slog.Int64("bytes_in", info.bytesIn),
+		slog.Int64("bytes_in", info.bytesIn.Load()),
 		slog.Int64("bytes_out", bytesOut),
 		slog.String("trace_id", info.traceID),
 	)
@@ -80,12 +83,12 @@ func (s *Server) accessLog(ctx context.Context, info *requestInfo, status int, b
 // countingBody counts the request body bytes read.
 type countingBody struct {
 	io.ReadCloser
-	n *int64
+	n *atomic.Int64
 }
 
 func (c countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
-	*c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

@@ -191,7 +191,7 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	if err != nil {
 		return dubboFailure(fail, err, &d.DubboTarget)
 	}
-	replyTraceContext(w.Header(), call.Reply) // the provider's, when it sends one back
+	replyTraceContext(w.Header(), func(k string) string { return call.Reply[k] }) // the provider's, when it sends one back
 	writeJSON(w, http.StatusOK, conv.Result(result, rt.dubbo.returns, d.IncludeClass))
 	return nil
 }

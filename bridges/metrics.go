@@ -2,16 +2,15 @@ package bridges
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
-	"github.com/protogate/protogate/internal/promnames"
+	"github.com/protogate/protogate/internal/promreg"
 )
 
 // latencyBuckets suit a bridge whose own work is tens of microseconds and
@@ -24,7 +23,8 @@ var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 // codes, status codes), never from the request: a request for an unknown
 // route counts under route "".
 type metrics struct {
-	registry *prometheus.Registry
+	registry *promreg.Registry
+	handler  http.Handler // /metrics, made once
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
@@ -34,9 +34,9 @@ type metrics struct {
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry: promreg.New(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "protogate_bridge_requests_total",
+			Name: promreg.RequestsTotal,
 			Help: "Requests answered, by route, upstream, protocol, HTTP status code and error code (\"\" on success).",
 		}, []string{"route", "upstream", "protocol", "code", "error"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -57,11 +57,8 @@ func newMetrics(s *Server) *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.upstream, m.refused, upstreamCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return m
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 // observeUpstream records the time an upstream operation took.
@@ -110,39 +107,22 @@ func (m *metrics) countRequest(info *requestInfo, status int, took time.Duration
 // MetricNames lists the names of the metrics the bridge exports, for the
 // tests that tie dashboards to the code.
 func (s *Server) MetricNames() []string {
-	return promnames.Of(append(promnames.Fields(s.metrics), upstreamCollector{s})...)
+	return s.metrics.registry.Names()
 }
 
 // RouteAnswers counts the bridge's answers on routes, all and 5xx, for a
 // control plane in the same process that watches a rollout.
 func (s *Server) RouteAnswers(routes []string) (total, failed float64) {
-	fams, err := s.metrics.registry.Gather()
-	if err != nil {
-		return 0, 0
-	}
-	for _, f := range fams {
-		if f.GetName() != "protogate_bridge_requests_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			route, code := "", ""
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "route":
-					route = l.GetValue()
-				case "code":
-					code = l.GetValue()
-				}
-			}
-			if !slices.Contains(routes, route) {
-				continue
-			}
-			v := m.GetCounter().GetValue()
-			total += v
-			if strings.HasPrefix(code, "5") {
-				failed += v
-			}
+	// The request counter alone: a whole Gather would run every collector,
+	// the upstream one included, which may dial providers.
+	ch := make(chan prometheus.Metric, 64)
+	go func() { s.metrics.requests.Collect(ch); close(ch) }()
+	var series []*dto.Metric
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) == nil {
+			series = append(series, &d)
 		}
 	}
-	return total, failed
+	return promreg.Answers(series, routes)
 }

@@ -149,16 +149,14 @@ func writeReply(w http.ResponseWriter, status int, h nats.Header, data []byte, r
 			w.Header().Add(name, v)
 		}
 	}
-	// The responder's trace context, when it sends one, goes back too.
-	for _, k := range traceKeys[:2] {
-		v := h.Get(k)
-		if v == "" {
-			v = h.Get(http.CanonicalHeaderKey(k))
+	// The responder's trace context, when it sends one, goes back too
+	// (NATS headers keep the case they were set in).
+	replyTraceContext(w.Header(), func(k string) string {
+		if v := h.Get(k); v != "" {
+			return v
 		}
-		if v != "" && len(v) <= maxTraceState && printable(v) {
-			w.Header().Set(k, v)
-		}
-	}
+		return h.Get(http.CanonicalHeaderKey(k))
+	})
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
 }

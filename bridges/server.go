@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -422,10 +421,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Write([]byte("ready\n"))
 		return
 	case routeName == "" && t.openapiPath != "" && r.URL.Path == t.openapiPath:
-		serveOpenAPI(rec, r, t.openapi)
+		serveOpenAPI(rec, r, t.openapi, st.version)
 		return
 	case routeName == "" && r.URL.Path == "/metrics":
-		s.metrics.handler().ServeHTTP(rec, r)
+		s.metrics.handler.ServeHTTP(rec, r)
 		return
 	}
 	// Past max_in_flight a request is told at once to come back, rather
@@ -622,17 +621,9 @@ func (rt *route) upstream() string { return rt.row.Upstream() }
 // dubboAddrs are the provider addresses a table's Dubbo routes may call.
 func dubboAddrs(t *table) map[string]bool {
 	keep := map[string]bool{}
-	for _, rt := range t.ordered {
-		if rt.dubbo == nil {
-			continue
-		}
-		for _, e := range rt.dubbo.endpoints {
-			keep[e] = true
-		}
-		for _, raw := range rt.dubbo.upstream.URLs {
-			if u, err := url.Parse(raw); err == nil {
-				keep[u.Host] = true
-			}
+	for _, u := range dubboUpstreams(t) {
+		for _, a := range u.addrs {
+			keep[a] = true
 		}
 	}
 	return keep

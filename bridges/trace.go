@@ -42,11 +42,11 @@ func printable(s string) bool {
 	return true
 }
 
-// replyTraceContext copies an upstream's answered trace context, when it
-// is well formed, into the HTTP answer.
-func replyTraceContext(h http.Header, reply map[string]string) {
+// replyTraceContext copies an upstream's answered trace context, read
+// with get, into the HTTP answer when it is well formed.
+func replyTraceContext(h http.Header, get func(key string) string) {
 	for _, k := range traceKeys[:2] {
-		if v := reply[k]; v != "" && len(v) <= maxTraceState && printable(v) {
+		if v := get(k); v != "" && len(v) <= maxTraceState && printable(v) {
 			h.Set(k, v)
 		}
 	}

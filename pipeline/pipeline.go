@@ -36,9 +36,12 @@ type Pipeline struct {
 	// upstreams; what they hold goes into every translation.
 	Registries *Registries
 
-	mu    sync.Mutex
-	last  *config.Config    // the mapping last committed
-	table *routetable.Table // the in-process bridges' table last committed
+	// applyMu runs Apply and ApplyRefresh one at a time: a refresh of the
+	// last mapping must not commit over a newer file's.
+	applyMu sync.Mutex
+	mu      sync.Mutex
+	last    *config.Config    // the mapping last committed
+	table   *routetable.Table // the in-process bridges' table last committed
 }
 
 // Change is a translated mapping, prepared and not yet committed.
@@ -135,9 +138,18 @@ func (c *Change) Commit() {
 func (c *Change) Discard() {
 	switch {
 	case c.before != nil:
-		// The bridging table shares every connection the change opened:
-		// going back releases them.
-		c.bridges.Commit(c.before)
+		// Back to the table served before, prepared anew: switching to the
+		// bridging table released what it did not share (an upstream whose
+		// settings changed), so the old state cannot simply come back. What
+		// the change opened is released by this switch.
+		c.pipeline.mu.Lock()
+		old := c.pipeline.table
+		c.pipeline.mu.Unlock()
+		if p, err := c.bridges.Prepare(old); err == nil {
+			c.bridges.Commit(p)
+		} else {
+			c.pipeline.log().Error("the bridges could not go back to the table they served", "err", err)
+		}
 	case c.prepared != nil:
 		c.bridges.Discard(c.prepared)
 	}
@@ -183,6 +195,8 @@ func (p *Pipeline) Refresh() xds.Source {
 
 // ApplyRefresh is Refresh for bridges with no control plane in the process.
 func (p *Pipeline) ApplyRefresh() error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
 	p.mu.Lock()
 	cfg := p.last
 	p.mu.Unlock()
@@ -208,6 +222,8 @@ func (p *Pipeline) sourceOf(cfg *config.Config) (map[string]xds.Resources, xds.O
 // Apply is the reload of bridges with no control plane in the process:
 // load, prepare, commit.
 func (p *Pipeline) Apply() error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
 	cfg, err := p.Load()
 	if err != nil {
 		return err

@@ -69,13 +69,19 @@ func (r *Registries) Follow(cfg *config.Config) {
 		slices.Sort(services)
 		w.Want(slices.Compact(services)...)
 	}
+	var gone []*registry.Watcher
 	for k, w := range r.watchers {
 		if _, ok := wanted[k]; !ok {
-			w.Close()
+			gone = append(gone, w)
 			delete(r.watchers, k)
 		}
 	}
 	r.mu.Unlock()
+	// Closed without r.mu: Close waits for the watcher's notices, and one
+	// may be in OnChange, reloading, which calls Follow.
+	for _, w := range gone {
+		w.Close()
+	}
 	// A registry read for the first time gets a moment, so the first
 	// translation already has its providers.
 	deadline := time.Now().Add(firstReadWait)
@@ -104,13 +110,14 @@ func (r *Registries) Providers(u *config.DubboUpstream, service, version, group,
 // Close stops every watcher.
 func (r *Registries) Close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, w := range r.watchers {
-		w.Close()
-		delete(r.watchers, k)
-	}
+	ws := r.watchers
+	r.watchers = map[registryKey]*registry.Watcher{}
 	if r.cancel != nil {
 		r.cancel()
+	}
+	r.mu.Unlock()
+	for _, w := range ws { // without r.mu, as in Follow
+		w.Close()
 	}
 }
 

@@ -81,7 +81,7 @@ func (s *Server) status(q nodeQuery) Status {
 	if s.opts.Upstreams != nil {
 		st.Upstreams = s.opts.Upstreams()
 		for _, u := range st.Upstreams {
-			st.Ready = st.Ready && u.Usable
+			st.Ready = st.Ready && (u.Usable || u.Optional)
 		}
 	}
 	return st
@@ -154,7 +154,7 @@ func (s *Server) adminHandler() http.Handler {
 		if s.opts.Upstreams != nil {
 			var down []string
 			for _, u := range s.opts.Upstreams() {
-				if !u.Usable {
+				if !u.Usable && !u.Optional {
 					down = append(down, u.Name+": "+u.Reason)
 				}
 			}

@@ -20,7 +20,7 @@ type guardMetrics struct {
 	refused *prometheus.CounterVec
 }
 
-func newGuardMetrics(reg *prometheus.Registry) *guardMetrics {
+func newGuardMetrics(reg prometheus.Registerer) *guardMetrics {
 	m := &guardMetrics{refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "protogate_xds_reloads_refused_total",
 		Help: "Reloads refused because they would leave connected nodes of a group with no listeners, by group.",
@@ -72,7 +72,7 @@ func (s *Server) connectedNodes(group string) int {
 	defer s.tracker.mu.Unlock()
 	seen := map[string]bool{}
 	for _, st := range s.tracker.streams {
-		if st.group == group && st.node != "" {
+		if st.group == group && st.node != "" && !st.bridge { // bridges are served tables, not listeners
 			seen[st.node] = true
 		}
 	}

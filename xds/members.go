@@ -100,8 +100,36 @@ func (s *Server) setMembers(group string, m []string) bool {
 		return false
 	}
 	s.groups[group] = np
+	s.setCanaryMembers(group, np, m)
 	s.log.Info("bridge endpoints changed", "group", group, "bridges", len(m), "version", np.Version)
 	return true
+}
+
+// setCanaryMembers gives the canaries' key the same bridge endpoints: the
+// group's new snapshot outside a rollout, the candidate's with them during
+// one (whose stable version is the new snapshot). s.mu is held.
+func (s *Server) setCanaryMembers(group string, np *published, m []string) {
+	if s.opts.Rollout == nil {
+		return
+	}
+	r := s.inRollout[group]
+	if r == nil {
+		_ = s.cache.SetSnapshot(context.Background(), canaryKey(group), np.snapshot)
+		return
+	}
+	r.stable = np
+	clusters := s.served[group].BridgeClusters
+	if r.candidateTable != nil {
+		clusters = r.candidateTable.BridgeClusters
+	}
+	cp, err := snapshotOf(withBridgeEndpoints(r.candidate.res, clusters, m))
+	if err != nil {
+		s.log.Error("bridge endpoints", "group", group, "err", err)
+		return
+	}
+	cp.res, cp.members = r.candidate.res, m
+	r.candidate = cp
+	_ = s.cache.SetSnapshot(context.Background(), canaryKey(group), cp.snapshot)
 }
 
 // withBridgeEndpoints is res with the bridge clusters' assignments set to

@@ -1,9 +1,13 @@
 package xds
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/protogate/protogate/internal/promreg"
+)
 
 type metrics struct {
-	registry      *prometheus.Registry
+	registry      *promreg.Registry
 	nacks         *prometheus.CounterVec
 	pushes        *prometheus.CounterVec
 	streams       prometheus.Gauge
@@ -22,7 +26,7 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry: promreg.New(),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "protogate_xds_nacks_total", Help: "Responses Envoy rejected, by node group (unknown for groups the mapping does not define) and type URL.",
 		}, []string{"group", "type_url"}),

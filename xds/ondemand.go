@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -153,9 +154,12 @@ func (s *Server) onDemandWatch(req *cache.DeltaRequest, sub cache.Subscription, 
 	if !sub.IsWildcard() || (typ != resource.ClusterType && typ != resource.EndpointType) {
 		return create(sub)
 	}
-	narrowed := onDemandSubscription{Subscription: sub, sets: s.onDemandState(), group: nodeHash{s}.ID(req.GetNode())}
+	// The sets are by group; the snapshot is the node's cache key's (its
+	// canaries' key, in a rollout).
+	group, _ := strings.CutSuffix(nodeHash{s}.ID(req.GetNode()), CanarySuffix)
+	narrowed := onDemandSubscription{Subscription: sub, sets: s.onDemandState(), group: group}
 	if typ == resource.ClusterType && req.GetResponseNonce() == "" {
-		s.answerStart(req, narrowed, ch)
+		s.answerStart(req, narrowed, nodeHash{s}.ID(req.GetNode()), ch)
 	}
 	return create(narrowed)
 }
@@ -165,7 +169,7 @@ func (s *Server) onDemandWatch(req *cache.DeltaRequest, sub cache.Subscription, 
 // sees a wildcard watch, so it would not answer it, and Envoy waits for
 // that answer to finish starting. It is queued before the watch opens, so
 // an answer of the watch comes after it.
-func (s *Server) answerStart(req *cache.DeltaRequest, sub onDemandSubscription, ch chan cache.DeltaResponse) {
+func (s *Server) answerStart(req *cache.DeltaRequest, sub onDemandSubscription, key string, ch chan cache.DeltaResponse) {
 	if len(sub.Subscription.ReturnedResources()) > 0 {
 		return // a client coming back with what it holds has started already
 	}
@@ -173,7 +177,7 @@ func (s *Server) answerStart(req *cache.DeltaRequest, sub onDemandSubscription, 
 	if !ok {
 		return
 	}
-	snap, err := s.cache.GetSnapshot(sub.group)
+	snap, err := s.cache.GetSnapshot(key)
 	if err != nil {
 		return // no snapshot yet: its first one answers
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -26,46 +27,51 @@ func (s *Server) stageClusters(next map[string]*published) {
 		s.mu.RLock()
 		old := s.groups[name]
 		s.mu.RUnlock()
-		p := next[name]
-		if old == nil || old.Version == p.Version {
-			continue
-		}
-		added, removed := clusterChanges(old.served, p.served)
-		// Clusters loaded on demand are fetched at first use: no Envoy is
-		// sent them here, so none is waited for.
-		added = s.upFrontOnly(name, added)
-		if len(added) > 0 {
-			// The new clusters and endpoints, the old listeners and routes.
-			s.stage(name, "clusters added", withClusters(old.served, p.served), resource.ClusterType, resource.EndpointType)
-		}
-		if len(removed) > 0 {
-			// The new listeners and routes, the old clusters still there.
-			s.stage(name, "clusters removed", withClusters(p.served, old.served), resource.ListenerType, resource.RouteType)
+		if p := next[name]; old != nil && old.Version != p.Version {
+			s.stageTo(name, old, p)
 		}
 	}
 }
 
-// stage serves group an interim configuration and waits until its Envoys
-// hold the given types of it.
-func (s *Server) stage(group, why string, res Resources, wait ...resource.Type) {
-	p, err := snapshotOf(res)
-	if err != nil {
-		s.log.Error("interim configuration", "group", group, "step", why, "err", err)
-		return
+// stageTo is make-before-break from one version to another under a cache
+// key (a group's, or its canaries'), waiting on the streams that key
+// serves.
+func (s *Server) stageTo(key string, from, to *published) {
+	group, _ := strings.CutSuffix(key, CanarySuffix)
+	added, removed := clusterChanges(from.served, to.served)
+	// Clusters loaded on demand are fetched at first use: no Envoy is sent
+	// them here, so none is waited for.
+	added = s.upFrontOnly(group, added)
+	if len(added) > 0 {
+		// The new clusters and endpoints, the old listeners and routes.
+		s.stage(key, "clusters added", withClusters(from.served, to.served), resource.ClusterType, resource.EndpointType)
 	}
-	if err := s.cache.SetSnapshot(context.Background(), group, p.snapshot); err != nil {
-		s.log.Error("interim configuration", "group", group, "step", why, "err", err)
+	if len(removed) > 0 {
+		// The new listeners and routes, the old clusters still there.
+		s.stage(key, "clusters removed", withClusters(to.served, from.served), resource.ListenerType, resource.RouteType)
+	}
+}
+
+// stage serves a cache key an interim configuration and waits until the
+// Envoys it serves hold the given types of it.
+func (s *Server) stage(key, why string, res Resources, wait ...resource.Type) {
+	p, err := snapshotOf(res)
+	if err == nil {
+		err = s.cache.SetSnapshot(context.Background(), key, p.snapshot)
+	}
+	if err != nil {
+		s.log.Error("interim configuration", "key", key, "step", why, "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.EnvoyAckTimeout)
 	defer cancel()
 	for _, typ := range wait {
-		if err := s.waitEnvoyType(ctx, group, typ, p.Types[typ]); err != nil {
-			s.log.Warn("going on with the reload", "group", group, "step", why, "reason", err.Error())
+		if err := s.waitEnvoyType(ctx, key, typ, p.Types[typ]); err != nil {
+			s.log.Warn("going on with the reload", "key", key, "step", why, "reason", err.Error())
 			return
 		}
 	}
-	s.log.Debug("interim configuration taken", "group", group, "step", why, "version", p.Version)
+	s.log.Debug("interim configuration taken", "key", key, "step", why, "version", p.Version)
 }
 
 // clusterChanges lists the clusters next adds to old and those it drops.
@@ -112,20 +118,35 @@ func names(list []types.Resource) []string {
 	return out
 }
 
-// waitEnvoyType waits until every Envoy stream of group that asked for
-// typ holds version v of it, or has rejected it (the final configuration
-// follows either way), or ctx ends.
-func (s *Server) waitEnvoyType(ctx context.Context, group string, typ resource.Type, v string) error {
+// waitEnvoyType waits until every Envoy stream a cache key serves that
+// asked for typ holds version v of it, or has rejected it (the final
+// configuration follows either way), or ctx ends.
+func (s *Server) waitEnvoyType(ctx context.Context, key string, typ resource.Type, v string) error {
+	serves := s.servedBy(key)
 	return s.tracker.wait(ctx, func(st *streamState) (bool, string) {
-		if st.bridge || st.group != group {
-			return true, ""
-		}
-		if _, asked := st.sent[typ]; !asked {
-			return true, ""
-		}
-		if n, ok := st.nacked[typ]; ok && n.Version == v {
-			return true, ""
-		}
-		return st.acked[typ] == v, ""
-	}, fmt.Sprintf("Envoys of group %s to take %s %s", group, typ, v))
+		return !serves(st) || st.took(typ, v), ""
+	}, fmt.Sprintf("Envoys of %s to take %s %s", key, typ, v))
+}
+
+// servedBy picks the Envoy streams a cache key serves: a group's canaries
+// under its canary key; under the group's key every other node, or every
+// node when no rollout is configured.
+func (s *Server) servedBy(key string) func(*streamState) bool {
+	group, canaries := strings.CutSuffix(key, CanarySuffix)
+	rollout := s.opts.Rollout != nil
+	return func(st *streamState) bool {
+		return !st.bridge && st.group == group && (!rollout || st.canary == canaries)
+	}
+}
+
+// took reports whether the stream holds or rejected version v of typ; a
+// stream never sent typ counts as holding it.
+func (st *streamState) took(typ, v string) bool {
+	if _, asked := st.sent[typ]; !asked {
+		return true
+	}
+	if n, ok := st.nacked[typ]; ok && n.Version == v {
+		return true
+	}
+	return st.acked[typ] == v
 }

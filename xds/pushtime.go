@@ -25,13 +25,7 @@ func (s *Server) followPush(group string, p *published, start time.Time) {
 		}
 		envoys++
 		for typ, v := range p.Types {
-			if _, asked := st.sent[typ]; !asked {
-				continue
-			}
-			if n, ok := st.nacked[typ]; ok && n.Version == v {
-				continue
-			}
-			if st.acked[typ] != v {
+			if !st.took(typ, v) {
 				return false, ""
 			}
 		}

@@ -77,7 +77,7 @@ type rolloutMetrics struct {
 	rejection *prometheus.CounterVec
 }
 
-func newRolloutMetrics(reg *prometheus.Registry) *rolloutMetrics {
+func newRolloutMetrics(reg prometheus.Registerer) *rolloutMetrics {
 	m := &rolloutMetrics{
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "protogate_xds_rollouts_total", Help: "Rollouts that ended, by group and result (promoted, rolled_back, aborted, superseded).",
@@ -165,7 +165,7 @@ func (s *Server) startRollouts(started map[string]*rollout) {
 		}
 		s.inRollout[name] = r
 		s.mu.Unlock()
-		s.stageTo(canaryKey(name), r.stable, r.candidate, true)
+		s.stageTo(canaryKey(name), r.stable, r.candidate)
 		if err := s.cache.SetSnapshot(context.Background(), canaryKey(name), r.candidate.snapshot); err != nil {
 			s.log.Error("rollout", "group", name, "err", err)
 		}
@@ -202,7 +202,10 @@ func (s *Server) bake(r *rollout) {
 			if s.finishBake(r) {
 				return
 			}
-			timer.Reset(time.Until(r.bakeUntil)) // no canary held it: bake on
+			s.mu.RLock()
+			until := r.bakeUntil
+			s.mu.RUnlock()
+			timer.Reset(time.Until(until)) // no canary held it: bake on
 		}
 	}
 }
@@ -223,7 +226,9 @@ func (s *Server) finishBake(r *rollout) bool {
 	if held := s.canariesHolding(r); held == 0 {
 		s.log.Warn("rollout: no canary node holds the candidate; it keeps baking until one does, or until promoted by hand",
 			"group", r.group, "candidate", r.candidate.Version)
+		s.mu.Lock() // RolloutStatuses reads it
 		r.bakeUntil = time.Now().Add(s.opts.Rollout.BakeTime.Std())
+		s.mu.Unlock()
 		return false
 	}
 	if err := s.Promote(r.group); err != nil {
@@ -289,7 +294,7 @@ func (s *Server) Promote(group string) error {
 		return fmt.Errorf("group %q: %w", group, ErrNoRollout)
 	}
 	s.membersMu.Lock()
-	s.stageTo(group, r.stable, r.candidate, false)
+	s.stageTo(group, r.stable, r.candidate)
 	err := s.cache.SetSnapshot(context.Background(), group, r.candidate.snapshot)
 	s.mu.Lock()
 	if err == nil {
@@ -342,7 +347,7 @@ func (s *Server) endCanaries(group, result string, reject bool) error {
 		return fmt.Errorf("group %q: %w", group, ErrNoRollout)
 	}
 	s.membersMu.Lock()
-	s.stageTo(canaryKey(group), r.candidate, r.stable, true)
+	s.stageTo(canaryKey(group), r.candidate, r.stable)
 	_ = s.cache.SetSnapshot(context.Background(), canaryKey(group), r.stable.snapshot)
 	s.mu.Lock()
 	if reject {
@@ -378,52 +383,6 @@ func (s *Server) endLocked(r *rollout, result string) {
 	// would take s.mu again).
 	s.rollouts.ended.WithLabelValues(r.group, result).Inc()
 	s.rollouts.baking.WithLabelValues(r.group).Set(0)
-}
-
-// stageTo is make-before-break from one version to another under a cache
-// key, waiting on the streams of that key only.
-func (s *Server) stageTo(key string, from, to *published, canaries bool) {
-	group := key
-	if canaries {
-		group = key[:len(key)-len(CanarySuffix)]
-	}
-	added, removed := clusterChanges(from.served, to.served)
-	wait := func(why string, res Resources, types ...resource.Type) {
-		p, err := snapshotOf(res)
-		if err != nil || s.cache.SetSnapshot(context.Background(), key, p.snapshot) != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.EnvoyAckTimeout)
-		defer cancel()
-		for _, typ := range types {
-			if err := s.waitEnvoysOf(ctx, group, canaries, typ, p.Types[typ]); err != nil {
-				s.log.Warn("going on with the rollout", "group", group, "step", why, "reason", err.Error())
-				return
-			}
-		}
-	}
-	if len(added) > 0 {
-		wait("clusters added", withClusters(from.served, to.served), resource.ClusterType, resource.EndpointType)
-	}
-	if len(removed) > 0 {
-		wait("clusters removed", withClusters(to.served, from.served), resource.ListenerType, resource.RouteType)
-	}
-}
-
-// waitEnvoysOf is waitEnvoyType for the canaries of a group or the others.
-func (s *Server) waitEnvoysOf(ctx context.Context, group string, canaries bool, typ resource.Type, v string) error {
-	return s.tracker.wait(ctx, func(st *streamState) (bool, string) {
-		if st.bridge || st.group != group || st.canary != canaries {
-			return true, ""
-		}
-		if _, asked := st.sent[typ]; !asked {
-			return true, ""
-		}
-		if n, ok := st.nacked[typ]; ok && n.Version == v {
-			return true, ""
-		}
-		return st.acked[typ] == v, ""
-	}, fmt.Sprintf("nodes of %s to take %s %s", group, typ, v))
 }
 
 // changedRoutes are the routes next adds or changes.

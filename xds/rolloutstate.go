@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/protogate/protogate/internal/promreg"
 	"github.com/protogate/protogate/routetable"
 	"github.com/protogate/protogate/routetable/routetablepb"
 )
@@ -183,26 +184,9 @@ func (s *Server) bridgeErrors(group string, routes []string) errorCounts {
 		if err != nil {
 			continue
 		}
-		fam := fams["protogate_bridge_requests_total"]
-		for _, m := range fam.GetMetric() {
-			route, code := "", ""
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "route":
-					route = l.GetValue()
-				case "code":
-					code = l.GetValue()
-				}
-			}
-			if !slices.Contains(routes, route) {
-				continue
-			}
-			v := m.GetCounter().GetValue()
-			c.total += v
-			if len(code) == 3 && code[0] == '5' {
-				c.failed += v
-			}
-		}
+		t, f := promreg.Answers(fams[promreg.RequestsTotal].GetMetric(), routes)
+		c.total += t
+		c.failed += f
 	}
 	return c
 }

@@ -83,6 +83,10 @@ type UpstreamHealth struct {
 	Protocol string `json:"protocol"`
 	Usable   bool   `json:"usable"`
 	Reason   string `json:"reason,omitempty"`
+	// Optional: the mapping lets the gateway be ready without it.
+	Optional bool `json:"optional,omitempty"`
+	Known    int  `json:"known,omitempty"`
+	Healthy  int  `json:"healthy,omitempty"`
 }
 
 // Server is the control plane: the snapshot cache, the gRPC ADS server and
@@ -173,7 +177,7 @@ func New(opts Options) *Server {
 }
 
 // Registry exposes the server's Prometheus metrics.
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry.Registry }
 
 // Start binds the ADS and admin addresses and serves them until Shutdown.
 func (s *Server) Start() error {
@@ -334,7 +338,6 @@ func (s *Server) publish(groups map[string]Resources, out Outcome) error {
 		drops = slices.DeleteFunc(drops, func(g string) bool { return rollouts[g] != nil })
 		s.startRollouts(rollouts)
 	}
-	s.tracker.refreshFallback()
 	// The bridge endpoints were read before the bridges were waited for;
 	// a bridge that joined or left meanwhile must not be overwritten.
 	for name, gt := range tables {
@@ -469,10 +472,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // groupOf finds the group a node asks for, and whether it is known.
 func (s *Server) groupOf(node *core.Node) (string, bool) {
-	name := node.GetCluster()
-	if key := s.opts.GroupMetadataKey; key != "" {
-		name = node.GetMetadata().GetFields()[key].GetStringValue()
-	}
+	name := s.requestedGroup(node)
 	s.mu.RLock()
 	_, ok := s.groups[name]
 	s.mu.RUnlock()

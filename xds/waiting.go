@@ -101,19 +101,3 @@ func (s *Server) knownGroup(name string) bool {
 	_, ok := s.groups[name]
 	return ok
 }
-
-// refreshFallback tells, after a reload, which nodes are now served their group
-// and which the fallback, as /status shows it.
-func (t *tracker) refreshFallback() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, n := range t.nodes {
-		known := t.s.knownGroup(n.Group)
-		if n.Fallback == known {
-			n.Fallback = !known
-			if known && n.Streams > 0 {
-				t.s.log.Info("node now served its group", "node", n.ID, "group", n.Group)
-			}
-		}
-	}
-}

@@ -186,7 +186,9 @@ func runXDSBridge(cmd *cobra.Command, log *slog.Logger, xdsAddr, nodeID, group s
 	select {
 	case err := <-done:
 		if err != nil {
-			_ = srv.Shutdown(context.Background())
+			sctx, cancel := context.WithTimeout(context.Background(), settings.ShutdownTimeout.Std())
+			defer cancel()
+			_ = srv.Shutdown(sctx)
 			return err
 		}
 	case <-ctx.Done():

@@ -73,12 +73,7 @@ NATS server with JetStream, for development only.`,
 			opts.Upstreams = func() []xds.UpstreamHealth {
 				var out []xds.UpstreamHealth
 				for _, u := range br.Upstreams() {
-					h := xds.UpstreamHealth{Name: u.Name, Protocol: u.Protocol, Usable: u.Usable, Reason: u.Reason}
-					if u.Optional && !u.Usable {
-						// Marked optional: it does not hold readiness back.
-						h.Usable, h.Reason = true, "optional, and unusable now: "+u.Reason
-					}
-					out = append(out, h)
+					out = append(out, xds.UpstreamHealth(u))
 				}
 				return out
 			}
