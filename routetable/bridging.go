@@ -20,9 +20,10 @@ func Bridging(old, next *Table) *Table {
 	out := *next
 	out.Routes = slices.Clone(next.Routes)
 	out.Former = nil
+	byName := routesByName(next)
 	for _, r := range old.Routes {
-		switch n := next.Route(r.Name); {
-		case n == nil:
+		switch n, ok := byName[r.Name]; {
+		case !ok:
 			out.Routes = append(out.Routes, r)
 		case !reflect.DeepEqual(*n, r):
 			out.Former = append(out.Former, r)
@@ -45,13 +46,29 @@ func Drops(old, next *Table) bool {
 	if old == nil {
 		return false
 	}
-	return slices.ContainsFunc(old.Routes, func(r Route) bool { return next.Route(r.Name) == nil })
+	byName := routesByName(next)
+	return slices.ContainsFunc(old.Routes, func(r Route) bool { _, ok := byName[r.Name]; return !ok })
+}
+
+// routesByName indexes t's routes: tables of thousands of routes are
+// compared route by route on every reload.
+func routesByName(t *Table) map[string]*Route {
+	out := make(map[string]*Route, len(t.Routes))
+	for i := range t.Routes {
+		out[t.Routes[i].Name] = &t.Routes[i]
+	}
+	return out
 }
 
 func mergeByName[T any](next, old []T, name func(T) string) []T {
 	out := slices.Clone(next)
+	have := make(map[string]bool, len(out))
+	for _, x := range out {
+		have[name(x)] = true
+	}
 	for _, o := range old {
-		if !slices.ContainsFunc(out, func(x T) bool { return name(x) == name(o) }) {
+		if !have[name(o)] {
+			have[name(o)] = true
 			out = append(out, o)
 		}
 	}

@@ -17,7 +17,8 @@ func (t *Table) Resource() (*routetablepb.RouteTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route table of group %q: %w", t.Group, err)
 	}
-	return &routetablepb.RouteTable{Name: t.Group, Version: t.Version(), Table: raw}, nil
+	// The version is the hash of these very bytes: one encoding, not two.
+	return &routetablepb.RouteTable{Name: t.Group, Version: versionOf(raw), Table: raw}, nil
 }
 
 // FromResource decodes and validates a table received over xDS; its
@@ -26,6 +27,11 @@ func FromResource(r *routetablepb.RouteTable) (*Table, error) {
 	t, err := Unmarshal(r.GetTable())
 	if err != nil {
 		return nil, err
+	}
+	// Bytes encoded as Marshal does hash to the version at once; anything
+	// else (another encoder's spacing or order) is encoded again to tell.
+	if versionOf(r.GetTable()) == r.GetVersion() {
+		return t, nil
 	}
 	if v := t.Version(); v != r.GetVersion() {
 		return nil, fmt.Errorf("route table %q: version %s, but its content hashes to %s", r.GetName(), r.GetVersion(), v)

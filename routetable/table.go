@@ -229,8 +229,7 @@ func (t *Table) Version() string {
 		// A table holds plain data only; this cannot fail.
 		panic(fmt.Sprintf("routetable: encoding a table: %v", err))
 	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8])
+	return versionOf(raw)
 }
 
 // Marshal encodes the table for the wire.
@@ -255,6 +254,11 @@ func digest(v any) string {
 	if err != nil {
 		panic(fmt.Sprintf("routetable: encoding upstream settings: %v", err))
 	}
+	return versionOf(raw)
+}
+
+// versionOf is the version of a table encoded as raw.
+func versionOf(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:8])
 }

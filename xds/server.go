@@ -22,7 +22,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -169,7 +168,7 @@ func New(opts Options) *Server {
 	s.stopped = make(chan struct{})
 	s.onDemand = &onDemandSets{groups: map[string]*onDemandGroup{}}
 	s.tracker = newTracker(s)
-	s.cache = cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})
+	s.cache = newSharedCache(nodeHash{s}, cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log}))
 	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, fallbackSnapshot(nil)); err != nil {
 		panic(err) // an empty snapshot is always valid
 	}
@@ -203,12 +202,17 @@ func (s *Server) Start() error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepaliveTime, Timeout: s.opts.KeepaliveTimeout}),
 		// Envoy pings idle ADS connections; allow it rather than close them.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Responses of a group's version go out as bytes marshalled once
+		// (codec.go), and an idle connection holds no write buffer.
+		grpc.ForceServerCodecV2(newSharedCodec()),
+		grpc.SharedWriteBuffer(true),
+		grpc.WriteBufferSize(256 << 10),
 	}
 	opts = append(opts, sec...)
 	opts = append(opts, s.limitOptions()...)
 	s.grpc = grpc.NewServer(opts...)
 	s.started = time.Now()
-	xds := serverv3.NewServer(context.Background(), s.muxCache(), s.tracker)
+	xds := newADSServer(context.Background(), s.muxCache(), s.tracker)
 	discovery.RegisterAggregatedDiscoveryServiceServer(s.grpc, xds)
 	s.admin = &http.Server{Handler: s.adminAuth(s.adminHandler()), ReadHeaderTimeout: 5 * time.Second,
 		// TLS handshake failures and the like, at DEBUG: a port scan must
@@ -365,23 +369,24 @@ func (s *Server) sendBridgesFirst(tables map[string]*groupTable) ([]string, func
 	}
 	for _, name := range sortedKeys(tables) {
 		next, old := tables[name].table, current[name]
-		if old != nil && old.Version() == next.Version() {
+		if old != nil && old.Version() == tables[name].res.GetVersion() {
 			continue
 		}
 		bridging := routetable.Bridging(old, next)
+		version := bridging.Version()
 		if err := s.setTable(name, bridging); err != nil {
 			revert()
 			return nil, nil, fmt.Errorf("group %q: route table: %w", name, err)
 		}
 		changed = append(changed, name)
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BridgeAckTimeout)
-		err := s.waitBridges(ctx, name, bridging.Version())
+		err := s.waitBridges(ctx, name, version)
 		cancel()
 		if err != nil {
 			revert()
 			return nil, nil, fmt.Errorf("group %q: %w; Envoy was sent nothing", name, err)
 		}
-		s.log.Info("bridges took the route table", "group", name, "version", bridging.Version(), "bridges", s.bridgeCount(name))
+		s.log.Info("bridges took the route table", "group", name, "version", version, "bridges", s.bridgeCount(name))
 		if routetable.Drops(old, next) {
 			drops = append(drops, name)
 		}

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(benchClientsEnv); spec != "" {
 		os.Exit(idleClients(spec))
 	}
+	if spec := os.Getenv(largeClientsEnv); spec != "" {
+		os.Exit(largeClients(spec))
+	}
 	os.Exit(m.Run())
 }
 
