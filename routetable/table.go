@@ -224,12 +224,12 @@ func (r *Route) Protocol() string {
 // Version is the table's content hash: equal tables have equal versions,
 // whatever process computed them.
 func (t *Table) Version() string {
-	raw, err := json.Marshal(t)
+	r, err := t.Resource()
 	if err != nil {
 		// A table holds plain data only; this cannot fail.
 		panic(fmt.Sprintf("routetable: encoding a table: %v", err))
 	}
-	return versionOf(raw)
+	return r.GetVersion()
 }
 
 // Marshal encodes the table for the wire.
