@@ -15,22 +15,43 @@ import (
 // checkTags walks the decoded model and applies the rules its tags state:
 // required, enum, min/max and format.
 func checkTags(v reflect.Value, path string, c *problems) {
+	w := &tagWalk{c: c}
+	if path != "" {
+		w.path.push(path)
+	}
+	w.walk(v)
+}
+
+// tagWalk keeps the path of the value being checked as a stack, spelled out
+// only for a problem.
+type tagWalk struct {
+	c    *problems
+	path pathStack
+}
+
+func (w *tagWalk) add(format string, args ...any) {
+	w.c.add(w.path.String(), format, args...)
+}
+
+func (w *tagWalk) walk(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			checkTags(v.Elem(), path, c)
+			w.walk(v.Elem())
 		}
 		return
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			checkTags(v.Index(i), index(path, i), c)
+			w.path.pushIndex(i)
+			w.walk(v.Index(i))
+			w.path.pop()
 		}
 		return
 	case reflect.String:
 		// Envoy refuses these in every string it takes (header values,
 		// names, matchers), and no mapping value needs them.
 		if i := strings.IndexAny(v.String(), "\x00\r\n"); i >= 0 {
-			c.add(path, "holds a %s at byte %d; values must be one line", controlName(v.String()[i]), i)
+			w.add("holds a %s at byte %d; values must be one line", controlName(v.String()[i]), i)
 		}
 		return
 	case reflect.Struct:
@@ -38,25 +59,29 @@ func checkTags(v reflect.Value, path string, c *problems) {
 		return
 	}
 	for _, f := range fieldsOf(v.Type()) {
-		fv := v.Field(f.Index)
-		p := field(path, f.Name)
-		if f.Required && fv.IsZero() {
-			c.add(p, "is required")
-			continue
-		}
-		if len(f.Enum) > 0 {
-			checkEnum(fv, p, f.Enum, c)
-		}
-		if f.Min != "" || f.Max != "" {
-			if !fv.IsZero() || f.Required || f.Default != "" {
-				checkRange(fv, p, f, c)
-			}
-		}
-		if f.Format != "" {
-			checkFormat(fv, p, f.Format, c)
-		}
-		checkTags(fv, p, c)
+		w.path.push(f.Name)
+		w.field(v.Field(f.Index), &f)
+		w.path.pop()
 	}
+}
+
+func (w *tagWalk) field(fv reflect.Value, f *fieldInfo) {
+	if f.Required && fv.IsZero() {
+		w.add("is required")
+		return
+	}
+	if len(f.Enum) > 0 {
+		w.checkEnum(fv, f.Enum)
+	}
+	if f.Min != "" || f.Max != "" {
+		if !fv.IsZero() || f.Required || f.Default != "" {
+			w.checkRange(fv, f)
+		}
+	}
+	if f.Format != "" {
+		w.checkFormat(fv, f.Format)
+	}
+	w.walk(fv)
 }
 
 func controlName(b byte) string {
@@ -69,42 +94,44 @@ func controlName(b byte) string {
 	return "NUL byte"
 }
 
-func checkEnum(v reflect.Value, path string, enum []string, c *problems) {
-	check := func(s, p string) {
+func (w *tagWalk) checkEnum(v reflect.Value, enum []string) {
+	check := func(s string) {
 		if s != "" && !slices.Contains(enum, s) {
-			c.add(p, "%q is not one of %s", s, strings.Join(enum, ", "))
+			w.add("%q is not one of %s", s, strings.Join(enum, ", "))
 		}
 	}
 	if v.Kind() == reflect.String {
-		check(v.String(), path)
+		check(v.String())
 		return
 	}
 	for i := 0; i < v.Len(); i++ {
-		check(v.Index(i).String(), index(path, i))
+		w.path.pushIndex(i)
+		check(v.Index(i).String())
+		w.path.pop()
 	}
 }
 
-func checkRange(v reflect.Value, path string, f fieldInfo, c *problems) {
+func (w *tagWalk) checkRange(v reflect.Value, f *fieldInfo) {
 	switch {
 	case f.Type == durationType:
-		checkBounds(c, path, Duration(v.Int()), f, ParseDuration)
+		checkBounds(w, Duration(v.Int()), f, ParseDuration)
 	case f.Type == sizeType:
-		checkBounds(c, path, Size(v.Int()), f, ParseSize)
+		checkBounds(w, Size(v.Int()), f, ParseSize)
 	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 		n := v.Int()
 		if lo, err := strconv.ParseInt(f.Min, 10, 64); err == nil && n < lo {
-			c.add(path, "%d is below the minimum %d", n, lo)
+			w.add("%d is below the minimum %d", n, lo)
 		}
 		if hi, err := strconv.ParseInt(f.Max, 10, 64); err == nil && n > hi {
-			c.add(path, "%d is above the maximum %d", n, hi)
+			w.add("%d is above the maximum %d", n, hi)
 		}
 	case v.Kind() == reflect.Float64:
 		x := v.Float()
 		if lo, err := strconv.ParseFloat(f.Min, 64); err == nil && x < lo {
-			c.add(path, "%g is below the minimum %g", x, lo)
+			w.add("%g is below the minimum %g", x, lo)
 		}
 		if hi, err := strconv.ParseFloat(f.Max, 64); err == nil && x > hi {
-			c.add(path, "%g is above the maximum %g", x, hi)
+			w.add("%g is above the maximum %g", x, hi)
 		}
 	}
 }
@@ -113,44 +140,50 @@ func checkRange(v reflect.Value, path string, f fieldInfo, c *problems) {
 func checkBounds[T interface {
 	~int64
 	String() string
-}](c *problems, path string, x T, f fieldInfo, parse func(string) (T, error)) {
+}](w *tagWalk, x T, f *fieldInfo, parse func(string) (T, error)) {
 	if lo, err := parse(f.Min); err == nil && f.Min != "" && x < lo {
-		c.add(path, "%s is below the minimum %s", x, lo)
+		w.add("%s is below the minimum %s", x, lo)
 	}
 	if hi, err := parse(f.Max); err == nil && f.Max != "" && x > hi {
-		c.add(path, "%s is above the maximum %s", x, hi)
+		w.add("%s is above the maximum %s", x, hi)
 	}
 }
 
-func checkFormat(v reflect.Value, path, format string, c *problems) {
-	check := func(s, p string) {
+func (w *tagWalk) checkFormat(v reflect.Value, format string) {
+	check := func(s string) {
 		if s == "" {
 			return
 		}
-		var err error
-		switch format {
-		case "name":
-			err = checkName(s)
-		case "listen":
-			err = checkListen(s)
-		case "endpoint":
-			_, _, err = SplitEndpoint(s)
-		case "header":
-			err = checkHeaderName(s)
-		case "url":
-			_, err = parseURL(s)
-		}
-		if err != nil {
-			c.add(p, "%v", err)
+		if err := checkFormat(s, format); err != nil {
+			w.add("%v", err)
 		}
 	}
 	if v.Kind() == reflect.String {
-		check(v.String(), path)
+		check(v.String())
 		return
 	}
 	for i := 0; i < v.Len(); i++ {
-		check(v.Index(i).String(), index(path, i))
+		w.path.pushIndex(i)
+		check(v.Index(i).String())
+		w.path.pop()
 	}
+}
+
+func checkFormat(s, format string) error {
+	var err error
+	switch format {
+	case "name":
+		err = checkName(s)
+	case "listen":
+		err = checkListen(s)
+	case "endpoint":
+		_, _, err = SplitEndpoint(s)
+	case "header":
+		err = checkHeaderName(s)
+	case "url":
+		_, err = parseURL(s)
+	}
+	return err
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$`)

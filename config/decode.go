@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // decoder turns the generic maps viper reads into the typed model, strictly:
@@ -17,33 +19,34 @@ type decoder struct {
 	// misspelt holds the field paths an unknown key was probably meant
 	// for: problems there are the same mistake, reported once already.
 	misspelt map[string]bool
+	path     pathStack
 }
 
-func (d *decoder) decode(raw any, v reflect.Value, path string) {
+func (d *decoder) decode(raw any, v reflect.Value) {
 	t := v.Type()
 	switch {
 	case t == durationType:
-		d.decodeDuration(raw, v, path)
+		d.decodeDuration(raw, v)
 		return
 	case t == sizeType:
-		d.decodeSize(raw, v, path)
+		d.decodeSize(raw, v)
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		d.decodeStruct(raw, v, path)
+		d.decodeStruct(raw, v)
 	case reflect.Pointer:
 		if raw == nil {
 			// "gzip:" with nothing after it reads as null; saying so beats
 			// silently leaving the filter off.
-			d.probs.add(path, "is empty: write {} to use it with its defaults, or remove the key")
+			d.problem("is empty: write {} to use it with its defaults, or remove the key")
 			return
 		}
 		p := reflect.New(t.Elem())
-		d.decode(raw, p.Elem(), path)
+		d.decode(raw, p.Elem())
 		v.Set(p)
 	case reflect.Slice:
-		d.decodeSlice(raw, v, path)
+		d.decodeSlice(raw, v)
 	case reflect.String:
 		switch x := raw.(type) {
 		case string:
@@ -51,7 +54,7 @@ func (d *decoder) decode(raw any, v reflect.Value, path string) {
 		case nil:
 			v.SetString("")
 		default:
-			d.probs.add(path, "must be a string, not %s (quote it: \"%v\")", describe(raw), raw)
+			d.problem("must be a string, not %s (quote it: \"%v\")", describe(raw), raw)
 		}
 	case reflect.Bool:
 		switch x := raw.(type) {
@@ -60,70 +63,130 @@ func (d *decoder) decode(raw any, v reflect.Value, path string) {
 		case string: // environment overrides arrive as strings
 			b, err := strconv.ParseBool(x)
 			if err != nil {
-				d.probs.add(path, "must be true or false, not %q", x)
+				d.problem("must be true or false, not %q", x)
 				return
 			}
 			v.SetBool(b)
 		default:
-			d.probs.add(path, "must be true or false, not %s", describe(raw))
+			d.problem("must be true or false, not %s", describe(raw))
 		}
 	case reflect.Int, reflect.Int64:
 		n, ok := toInt(raw)
 		if !ok {
-			d.probs.add(path, "must be a whole number, not %s", describe(raw))
+			d.problem("must be a whole number, not %s", describe(raw))
 			return
 		}
 		v.SetInt(n)
 	case reflect.Float64:
 		f, ok := toFloat(raw)
 		if !ok {
-			d.probs.add(path, "must be a number, not %s", describe(raw))
+			d.problem("must be a number, not %s", describe(raw))
 			return
 		}
 		v.SetFloat(f)
 	default:
-		panic(fmt.Sprintf("config: model field %s has unsupported type %s", path, t))
+		panic(fmt.Sprintf("config: model field %s has unsupported type %s", d.path.String(), t))
 	}
 }
 
-func (d *decoder) decodeStruct(raw any, v reflect.Value, path string) {
+func (d *decoder) decodeStruct(raw any, v reflect.Value) {
 	m, ok := raw.(map[string]any)
 	if raw != nil && !ok {
-		d.probs.add(path, "must be a mapping of keys to values, not %s", describe(raw))
+		d.problem("must be a mapping of keys to values, not %s", describe(raw))
 		return
 	}
-	fields := fieldsOf(v.Type())
-	known := make(map[string]fieldInfo, len(fields))
-	for _, f := range fields {
-		known[f.Name] = f
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, ok := known[k]; !ok {
-			hint, meant := suggest(k, fields)
-			d.probs.add(field(path, k), "unknown field%s", hint)
-			if meant != "" && d.misspelt != nil {
-				d.misspelt[field(path, meant)] = true
-			}
-		}
-	}
-	for _, f := range fields {
+	info := structOf(v.Type())
+	mark, matched := len(d.probs.list), 0
+	for i := range info.fields {
+		f := &info.fields[i]
 		fv := v.Field(f.Index)
 		val, present := m[f.Name]
 		switch {
 		case present:
-			d.decode(val, fv, field(path, f.Name))
+			matched++
+			d.decodeField(val, fv, f.Name)
+		case info.defaults[i].IsValid():
+			fv.Set(info.defaults[i])
 		case f.Default != "":
-			d.decode(defaultValue(f), fv, field(path, f.Name))
+			d.decodeField(defaultValue(*f), fv, f.Name)
 		case f.Type.Kind() == reflect.Struct && f.Type != durationType && f.Type != sizeType:
 			// Nested settings blocks get their own defaults even when absent.
-			d.decode(nil, fv, field(path, f.Name))
+			d.decodeField(nil, fv, f.Name)
 		}
 	}
+	if matched < len(m) {
+		// Unknown keys come before the fields' own problems, as when they
+		// were looked for first; looking only when a key is left over
+		// spares the common case a walk over the map.
+		fieldProbs := slices.Clone(d.probs.list[mark:])
+		d.probs.list = d.probs.list[:mark]
+		d.unknownKeys(m, info)
+		d.probs.list = append(d.probs.list, fieldProbs...)
+	}
+}
+
+// unknownKeys reports the keys of m the struct has no field for, in key
+// order, each with the field it was probably meant to be.
+func (d *decoder) decodeField(raw any, v reflect.Value, name string) {
+	d.path.push(name)
+	d.decode(raw, v)
+	d.path.pop()
+}
+
+// problem adds a problem at the current path.
+func (d *decoder) problem(format string, args ...any) {
+	d.probs.add(d.path.String(), format, args...)
+}
+
+func (d *decoder) unknownKeys(m map[string]any, info *structInfo) {
+	var unknown []string
+	for k := range m {
+		if !info.known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		hint, meant := suggest(k, info.fields)
+		p := d.path.String()
+		d.probs.add(field(p, k), "unknown field%s", hint)
+		if meant != "" && d.misspelt != nil {
+			d.misspelt[field(p, meant)] = true
+		}
+	}
+}
+
+// structInfo is what decoding needs of a model struct type, worked out once.
+type structInfo struct {
+	fields []fieldInfo
+	known  map[string]bool
+	// defaults holds each field's decoded default tag, where it has one
+	// that decodes cleanly; the value is a scalar, so sharing it is safe.
+	defaults []reflect.Value
+}
+
+var structCache sync.Map // reflect.Type → *structInfo
+
+func structOf(t reflect.Type) *structInfo {
+	if v, ok := structCache.Load(t); ok {
+		return v.(*structInfo)
+	}
+	fields := fieldsOf(t)
+	info := &structInfo{fields: fields, known: make(map[string]bool, len(fields)), defaults: make([]reflect.Value, len(fields))}
+	for i, f := range fields {
+		info.known[f.Name] = true
+		if f.Default == "" {
+			continue
+		}
+		var probs problems
+		dv := reflect.New(f.Type).Elem()
+		(&decoder{probs: &probs}).decode(defaultValue(f), dv)
+		if len(probs.list) == 0 && dv.Kind() != reflect.Slice && dv.Kind() != reflect.Pointer {
+			info.defaults[i] = dv
+		}
+	}
+	structCache.Store(t, info)
+	return info
 }
 
 // defaultValue gives a default tag in the form a file would hold it.
@@ -141,7 +204,7 @@ func defaultValue(f fieldInfo) any {
 	return f.Default
 }
 
-func (d *decoder) decodeSlice(raw any, v reflect.Value, path string) {
+func (d *decoder) decodeSlice(raw any, v reflect.Value) {
 	var items []any
 	switch x := raw.(type) {
 	case nil:
@@ -153,7 +216,7 @@ func (d *decoder) decodeSlice(raw any, v reflect.Value, path string) {
 		// A comma-separated string is accepted for lists of scalars, which
 		// is how environment overrides spell them.
 		if v.Type().Elem().Kind() == reflect.Struct {
-			d.probs.add(path, "must be a list, not a string")
+			d.problem("must be a list, not a string")
 			return
 		}
 		for _, s := range strings.Split(x, ",") {
@@ -162,22 +225,24 @@ func (d *decoder) decodeSlice(raw any, v reflect.Value, path string) {
 			}
 		}
 	default:
-		d.probs.add(path, "must be a list, not %s", describe(raw))
+		d.problem("must be a list, not %s", describe(raw))
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(items), len(items))
 	for i, it := range items {
-		d.decode(it, out.Index(i), index(path, i))
+		d.path.pushIndex(i)
+		d.decode(it, out.Index(i))
+		d.path.pop()
 	}
 	v.Set(out)
 }
 
-func (d *decoder) decodeDuration(raw any, v reflect.Value, path string) {
+func (d *decoder) decodeDuration(raw any, v reflect.Value) {
 	switch x := raw.(type) {
 	case string:
 		dur, err := ParseDuration(x)
 		if err != nil {
-			d.probs.add(path, "%v", err)
+			d.problem("%v", err)
 			return
 		}
 		v.SetInt(int64(dur))
@@ -188,15 +253,15 @@ func (d *decoder) decodeDuration(raw any, v reflect.Value, path string) {
 			v.SetInt(0)
 			return
 		}
-		d.probs.add(path, "must be a duration with a unit, like \"2s\" or \"250ms\", not %s", describe(raw))
+		d.problem("must be a duration with a unit, like \"2s\" or \"250ms\", not %s", describe(raw))
 	}
 }
 
-func (d *decoder) decodeSize(raw any, v reflect.Value, path string) {
+func (d *decoder) decodeSize(raw any, v reflect.Value) {
 	if s, ok := raw.(string); ok {
 		n, err := ParseSize(s)
 		if err != nil {
-			d.probs.add(path, "%v", err)
+			d.problem("%v", err)
 			return
 		}
 		v.SetInt(int64(n))
@@ -208,7 +273,7 @@ func (d *decoder) decodeSize(raw any, v reflect.Value, path string) {
 	}
 	n, ok := toInt(raw)
 	if !ok || n < 0 {
-		d.probs.add(path, "must be a size like 1024, \"64KiB\" or \"1MiB\", not %s", describe(raw))
+		d.problem("must be a size like 1024, \"64KiB\" or \"1MiB\", not %s", describe(raw))
 		return
 	}
 	v.SetInt(n)

@@ -126,6 +126,16 @@ func parse(name string, data []byte) (source, *Problem) {
 	if !hasMappingExt(name) {
 		return source{}, &Problem{File: name, Msg: fmt.Sprintf("unknown file type %q: use %s", filepath.Ext(name), strings.Join(Extensions, ", "))}
 	}
+	if ext == "yaml" {
+		if tree, ok := fastYAML(data); ok {
+			return source{name: name, raw: topLevel(tree)}, nil
+		}
+	}
+	return parseViper(name, ext, data)
+}
+
+// parseViper reads a file of any supported type with viper.
+func parseViper(name, ext string, data []byte) (source, *Problem) {
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelimiter))
 	v.SetConfigType(ext)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
@@ -149,6 +159,42 @@ func rawSettings(v *viper.Viper) map[string]any {
 		}
 	}
 	return raw
+}
+
+// topLevel keeps of a document's tree what rawSettings keeps of viper's:
+// every key with a value somewhere beneath it, and the model's own keys
+// even when they hold only empty mappings.
+func topLevel(tree map[string]any) map[string]any {
+	for k, v := range tree {
+		if !hasLeaf(v) && !isConfigKey(k) {
+			delete(tree, k)
+		}
+	}
+	return tree
+}
+
+// hasLeaf reports a value viper's AllKeys lists a key for: anything but a
+// mapping, or a mapping holding one.
+func hasLeaf(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return true
+	}
+	for _, x := range m {
+		if hasLeaf(x) {
+			return true
+		}
+	}
+	return false
+}
+
+func isConfigKey(k string) bool {
+	for _, f := range fieldsOf(reflect.TypeOf(Config{})) {
+		if f.Name == k {
+			return true
+		}
+	}
+	return false
 }
 
 func syntaxProblem(name string, data []byte, err error) *Problem {
@@ -229,7 +275,7 @@ func build(name string, srcs []source) (*Config, error) {
 	cfg := &Config{}
 	var decodeProbs problems
 	misspelt := map[string]bool{}
-	(&decoder{probs: &decodeProbs, misspelt: misspelt}).decode(merged, reflect.ValueOf(cfg).Elem(), "")
+	(&decoder{probs: &decodeProbs, misspelt: misspelt}).decode(merged, reflect.ValueOf(cfg).Elem())
 	all := decodeProbs.list
 	bad := map[string]bool{}
 	for _, p := range all {
@@ -482,7 +528,7 @@ func BridgeSettings() (Bridge, error) {
 	}
 	cfg := &Config{}
 	var probs problems
-	(&decoder{probs: &probs, misspelt: map[string]bool{}}).decode(merged, reflect.ValueOf(cfg).Elem(), "")
+	(&decoder{probs: &probs, misspelt: map[string]bool{}}).decode(merged, reflect.ValueOf(cfg).Elem())
 	all := probs.list
 	for _, p := range validate(cfg) {
 		if p.Path == "bridge" || strings.HasPrefix(p.Path, "bridge.") {

@@ -60,6 +60,9 @@ func ParsePathTemplate(s string) (*PathTemplate, error) {
 	parts := strings.Split(s[1:], "/")
 	seen := map[string]bool{}
 	for i, part := range parts {
+		if t.Segments == nil && part != "" {
+			t.Segments = make([]PathSegment, 0, len(parts)-i) // one allocation, not one per growth
+		}
 		last := i == len(parts)-1
 		if part == "" {
 			if last && i > 0 {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -79,7 +80,37 @@ func pathLess(a, b string) bool {
 	return a < b
 }
 
-func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// pathStack is the field path of a walk over the model, spelled out only
+// when a problem needs it: building every path of a large mapping cost
+// more than decoding it. A segment is a field name, or an index when name
+// is "".
+type pathStack []pathSeg
+
+type pathSeg struct {
+	name string
+	idx  int
+}
+
+func (s *pathStack) push(name string) { *s = append(*s, pathSeg{name: name}) }
+
+func (s *pathStack) pushIndex(i int) { *s = append(*s, pathSeg{idx: i}) }
+
+func (s *pathStack) pop() { *s = (*s)[:len(*s)-1] }
+
+// String spells the path as field and index do.
+func (s pathStack) String() string {
+	p := ""
+	for _, seg := range s {
+		if seg.name == "" {
+			p = index(p, seg.idx)
+		} else {
+			p = field(p, seg.name)
+		}
+	}
+	return p
+}
 
 func field(path, name string) string {
 	if path == "" {

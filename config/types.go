@@ -34,7 +34,7 @@ func ParseDuration(s string) (Duration, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil && s != "0" {
+	if bareNumber(s) && s != "0" {
 		return 0, fmt.Errorf("%q has no unit: write it like \"%ss\" or \"%sms\"", s, s, s)
 	}
 	d, err := time.ParseDuration(s)
@@ -45,6 +45,17 @@ func ParseDuration(s string) (Duration, error) {
 		return 0, fmt.Errorf("%q is negative", s)
 	}
 	return Duration(d), nil
+}
+
+// bareNumber reports a number with no unit. A string ending in a unit's
+// last letter is never a float, which spares the common case the error
+// value ParseFloat builds to say so.
+func bareNumber(s string) bool {
+	if c := s[len(s)-1]; c == 's' || c == 'm' || c == 'h' {
+		return false
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 // Size is a byte count written as a number or with a unit: "512", "64KiB",

@@ -2,11 +2,11 @@ package config
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/protogate/protogate/protocols/dubbo/javatype"
@@ -288,7 +288,7 @@ func (v *validator) listeners() {
 	}
 	names := map[string]string{}
 	addrs := map[string]string{}
-	routes := map[string]string{}
+	routes := make(map[string]string, v.cfg.Routes())
 	for i := range v.cfg.Listeners {
 		l := &v.cfg.Listeners[i]
 		p := index("listeners", i)
@@ -404,10 +404,11 @@ func (v *validator) httpListener(l *Listener, p string, routeNames map[string]st
 		v.add(p+".routes", "an http listener needs at least one route")
 	}
 	v.httpFilters(&l.Filters, p+".filters")
-	matches := map[string]string{}
+	matches := make(map[string]string, len(l.Routes))
+	routesPath, filtersPath := p+".routes", p+".filters"
 	for j := range l.Routes {
 		r := &l.Routes[j]
-		rp := index(p+".routes", j)
+		rp := index(routesPath, j)
 		v.routeName(r, rp, routeNames, true)
 		if r.Upstream != "" {
 			v.add(rp+".upstream", "http routes name their upstream inside dubbo, nats or http")
@@ -434,21 +435,39 @@ func (v *validator) httpListener(l *Listener, p string, routeNames map[string]st
 		if targets != 1 {
 			v.add(rp, "needs exactly one of dubbo, nats and http (has %d)", targets)
 		}
-		v.routeFilters(&r.Filters, &l.Filters, rp+".filters", p+".filters")
+		v.routeFilters(&r.Filters, &l.Filters, rp+".filters", filtersPath)
 	}
 }
 
 // matchKey is what a route matches, compared by structure: variable names
 // of a path template do not change which requests it takes.
 func matchKey(m *RouteMatch, tpl *PathTemplate) string {
-	methods := slices.Clone(m.Methods)
-	slices.Sort(methods)
-	hs, _ := json.Marshal(m.Headers)
 	path := m.Path
 	if tpl != nil {
 		path = tpl.Shape()
 	}
-	return fmt.Sprintf("%q|%q|%q|%v|%s", path, m.Prefix, m.Regex, methods, hs)
+	methods := m.Methods
+	if len(methods) > 1 {
+		methods = slices.Clone(methods)
+		slices.Sort(methods)
+	}
+	hs := []byte("null")
+	if m.Headers != nil {
+		hs, _ = json.Marshal(m.Headers)
+	}
+	// The key reads as fmt's "%q|%q|%q|%v|%s" would, built without fmt:
+	// this runs once per route.
+	var b strings.Builder
+	b.WriteString(strconv.Quote(path))
+	b.WriteByte('|')
+	b.WriteString(strconv.Quote(m.Prefix))
+	b.WriteByte('|')
+	b.WriteString(strconv.Quote(m.Regex))
+	b.WriteString("|[")
+	b.WriteString(strings.Join(methods, " "))
+	b.WriteString("]|")
+	b.Write(hs)
+	return b.String()
 }
 
 func (v *validator) httpMatch(m *RouteMatch, p string) *PathTemplate {
@@ -885,6 +904,13 @@ const DefaultGroup = "default"
 // resolve fills the defaults that depend on other fields, once the model is
 // valid, so every consumer reads the same effective values.
 func (c *Config) resolve() {
+	dubbo := make(map[string]*DubboUpstream, len(c.Upstreams.Dubbo))
+	for i := range c.Upstreams.Dubbo {
+		u := &c.Upstreams.Dubbo[i]
+		if _, dup := dubbo[u.Name]; !dup { // FindDubbo's first match
+			dubbo[u.Name] = u
+		}
+	}
 	for i := range c.Listeners {
 		for j := range c.Listeners[i].Routes {
 			r := &c.Listeners[i].Routes[j]
@@ -892,7 +918,7 @@ func (c *Config) resolve() {
 				r.BodyLimit = c.Bridge.MaxBodySize
 			}
 			if r.Dubbo != nil && r.Dubbo.Timeout == 0 {
-				if u := c.Upstreams.FindDubbo(r.Dubbo.Upstream); u != nil {
+				if u := dubbo[r.Dubbo.Upstream]; u != nil {
 					r.Dubbo.Timeout = u.Timeout
 				}
 			}
