@@ -75,7 +75,7 @@ func (ss *sharedSnapshot) set(typeURL string) (*frozenSet, error) {
 	if fs, ok := ss.sets[typeURL]; ok {
 		return fs, nil
 	}
-	fs, err := freeze(typeURL, ss.snap.GetVersion(typeURL), ss.snap.GetResources(typeURL))
+	fs, err := freeze(typeURL, ss.snap.GetVersion(typeURL), sotwResources(ss.snap, typeURL))
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +251,28 @@ func (c *sharedCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch
 	return func() {}, nil
 }
 
+// sotwForms is a snapshot whose state-of-the-world clients are served
+// other resources of some types than its delta clients (xds/vhds.go).
+type sotwForms interface {
+	sotwForm(typeURL string) (map[string]types.Resource, bool)
+}
+
+// sotwResources are the resources of typeURL a state-of-the-world client
+// is served.
+func sotwResources(snap cache.ResourceSnapshot, typeURL string) map[string]types.Resource {
+	if f, ok := snap.(sotwForms); ok {
+		if res, ok := f.sotwForm(typeURL); ok {
+			return res
+		}
+	}
+	return snap.GetResources(typeURL)
+}
+
 // lacks says whether the client was not sent a resource of the snapshot
 // it subscribes to.
 func lacks(snap cache.ResourceSnapshot, typeURL string, sub cache.Subscription) bool {
 	known := sub.ReturnedResources()
-	resources := snap.GetResources(typeURL)
+	resources := sotwResources(snap, typeURL)
 	if sub.IsWildcard() {
 		for name := range resources {
 			if _, ok := known[name]; !ok {
@@ -283,7 +300,7 @@ func (c *sharedCache) respond(ss *sharedSnapshot, w *sotwWatch) error {
 	typeURL := w.req.GetTypeUrl()
 	if !w.sub.IsWildcard() {
 		asked := w.sub.SubscribedResources()
-		for name := range ss.snap.GetResources(typeURL) {
+		for name := range sotwResources(ss.snap, typeURL) {
 			if _, ok := asked[name]; !ok {
 				return nil
 			}
