@@ -1,229 +1,237 @@
-// Command bench measures the NATS bridge against the ceilings around it, in
-// one run on one machine: HTTP → JetStream-with-ack through the bridge,
-// direct nats.go JetStream publishes at the same concurrency, and a no-op Go
-// HTTP handler (the cost of HTTP alone). It prints requests/s, p50 and p99
-// for each, and the ratios.
+// Command bench prints, in one run, the gateway's performance figures and ratios:
+// the Dubbo bridge against direct dubbo-go generic clients and protogate's
+// wire client (dubbo and triple), the NATS bridge against direct nats.go
+// publishers and a no-op Go HTTP handler (JetStream with ack and core),
+// the control plane serving 100 to 1,000 ADS clients a 10,000-route group,
+// and the loader against the translator. It says nothing passes or fails;
+// it exits non-zero only when a measurement could not run.
 //
-//	go run ./test/bench -duration 5s
+//	go run ./test/bench                      # everything, 2s per row
+//	go run ./test/bench -only nats,loader -duration 5s
 //
-// With -dubbo it measures the Dubbo bridge instead, against the example
-// provider (examples/dubbo-provider, built and started as a child process,
-// or the binary -provider names): HTTP → bridge → provider over the dubbo
-// protocol, a direct dubbo-go generic client call, and protogate's own wire
-// client called directly, at concurrency 1, 16 and 64. Besides requests/s,
-// p50 and p99 it prints the CPU µs per call of this process (getrusage) and
-// of the provider (/proc/PID/stat), and the ratios bridge/direct. Run it
-// from the module, without -race:
-//
-//	go run ./test/bench -dubbo -duration 3s
+// Placement: the process under test (a bridge, a direct client, the
+// control plane, the no-op HTTP server) runs alone on CPU 0 with
+// GOMAXPROCS=1; this process (load generator, ADS clients), the Dubbo
+// provider and nats-server run on CPU 1. CPU per request is read for each
+// process: /proc/PID/stat (utime+stime) for children, getrusage for this
+// one. Run it from the module, without -race.
 package main
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
-	"slices"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/protogate/protogate/bridges"
-	"github.com/protogate/protogate/config"
-	"github.com/protogate/protogate/routetable"
 )
 
-type result struct {
-	name        string
-	concurrency int
-	n           int
-	elapsed     time.Duration
-	p50, p99    time.Duration
-	errors      int
-}
-
-func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
-
-// run calls op from c goroutines for d and gathers every latency.
-func run(name string, c int, d time.Duration, op func(i int) error) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var mine []time.Duration
-			bad := 0
-			for i := 0; time.Now().Before(deadline); i++ {
-				t := time.Now()
-				if err := op(w*1_000_000 + i); err != nil {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		}(w)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	r := result{name: name, concurrency: c, n: len(lat), elapsed: elapsed, errors: errs}
-	if len(lat) > 0 {
-		r.p50 = lat[len(lat)/2]
-		r.p99 = lat[len(lat)*99/100]
-	}
-	return r
+type options struct {
+	duration   time.Duration
+	size       int
+	dubboConc  []int
+	natsConc   []int
+	cpClients  []int
+	cpDelta    int
+	cpTimeout  time.Duration
+	cpRoutes   int
+	cpUpstream int
+	loaderRuns int
+	prebuilt   binaries // binaries given on the command line
 }
 
 func main() {
-	duration := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
-	size := flag.Int("size", 256, "payload bytes")
-	dubboMode := flag.Bool("dubbo", false, "measure the Dubbo bridge instead of the NATS bridge")
-	providerBin := flag.String("provider", "", "with -dubbo: the example provider's binary (empty: build examples/dubbo-provider)")
+	var o options
+	only := flag.String("only", "loader,nats,dubbo,cp", "sections to run, comma-separated: loader, nats, dubbo, cp")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "how long each throughput row runs")
+	flag.IntVar(&o.size, "size", 256, "NATS payload bytes")
+	dubboConc := flag.String("dubbo-conc", "1,16,64", "Dubbo concurrencies")
+	natsConc := flag.String("nats-conc", "1,32", "NATS concurrencies")
+	cpClients := flag.String("cp-clients", "100,500,1000", "state-of-the-world ADS client counts")
+	flag.IntVar(&o.cpDelta, "cp-delta", 1000, "delta ADS clients for the delta row (0: none)")
+	flag.DurationVar(&o.cpTimeout, "cp-timeout", 60*time.Second, "the longest the control plane may take to serve the clients, or an edit")
+	flag.IntVar(&o.cpRoutes, "cp-routes", 10000, "routes of the control plane's group")
+	flag.IntVar(&o.cpUpstream, "cp-upstreams", 2000, "upstreams of the control plane's group")
+	flag.IntVar(&o.loaderRuns, "loader-runs", 5, "load and translate runs (the median is printed)")
+	flag.StringVar(&o.prebuilt.protogate, "protogate", "", "a protogate binary to measure (empty: build ./cmd/protogate)")
+	flag.StringVar(&o.prebuilt.provider, "provider", "", "the example provider's binary (empty: build examples/dubbo-provider)")
+	flag.StringVar(&o.prebuilt.ns, "nats-server", "", "a nats-server binary (empty: build it from the module)")
+	dubboOnly := flag.Bool("dubbo", false, "the Dubbo section only (the same as -only dubbo)")
+	child := flag.String("child", "", "internal: run as a direct client or no-op server child")
+	target := flag.String("target", "", "internal: the child's peer address")
 	flag.Parse()
 	log.SetFlags(0)
-	if *dubboMode {
-		if err := runDubbo(*duration, *providerBin); err != nil {
-			log.Fatal(err)
+	if *child != "" {
+		if err := childMain(*child, *target, o.size); err != nil {
+			log.Fatalf("child %s: %v", *child, err)
 		}
 		return
 	}
+	var err error
+	for _, l := range []struct {
+		dst  *[]int
+		flag string
+	}{{&o.dubboConc, *dubboConc}, {&o.natsConc, *natsConc}, {&o.cpClients, *cpClients}} {
+		if *l.dst, err = ints(l.flag); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *dubboOnly {
+		*only = "dubbo"
+	}
+	if err := run(o, strings.Split(*only, ",")); err != nil {
+		log.Fatalf("bench: %v", err)
+	}
+}
 
+// run builds the binaries and runs each section asked for.
+func run(o options, sections []string) error {
+	if pinning {
+		if err := pinSelf(cpuPeers); err != nil {
+			return err
+		}
+		runtime.GOMAXPROCS(1)
+	}
 	dir, err := os.MkdirTemp("", "protogate-bench-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	start := time.Now()
+	b, err := buildBinaries(dir, o.prebuilt)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		log.Fatal("nats-server did not start")
+	place := fmt.Sprintf("under test on CPU %d with GOMAXPROCS=1, load generator and peers on CPU %d", cpuUnderTest, cpuPeers)
+	if !pinning {
+		place = "NOT pinned (no taskset): every process shares every core"
 	}
-	defer ns.Shutdown()
-	natsURL := ns.ClientURL()
-
-	mapping := fmt.Sprintf(`
-listeners:
-  - name: public
-    address: 127.0.0.1:10000
-    routes:
-      - name: bench
-        match: { path: "/bench/{k}", methods: [POST] }
-        nats: { upstream: events, subject: "bench.{k}.created", timeout: 5s }
-upstreams:
-  nats:
-    - name: events
-      urls: [ %q ]
-      provision: true
-      streams: [ { name: BENCH, subjects: [ "bench.>" ] } ]
-bridge:
-  address: 127.0.0.1:0
-`, natsURL)
-	cfg, err := config.LoadBytes("bench.yaml", []byte(mapping))
-	if err != nil {
-		log.Fatal(err)
-	}
-	table, err := routetable.FromConfig(cfg, "")
-	if err != nil {
-		log.Fatal(err)
-	}
-	br, err := bridges.New(cfg.Bridge, table, bridges.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer br.Shutdown(context.Background())
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ok, _ := br.Ready(); ok {
-			break
+	fmt.Printf("protogate bench: %d cores, %s; %s per row; built in %v\n", runtime.NumCPU(), place, o.duration, time.Since(start).Round(time.Second))
+	fmt.Println("figures from one run on a shared machine; CPU columns are µs per request of each process")
+	var failed []string
+	for _, s := range sections {
+		var err error
+		switch strings.TrimSpace(s) {
+		case "dubbo":
+			err = runDubbo(b, dir, o)
+		case "nats":
+			err = runNATS(b, dir, o)
+		case "cp":
+			err = runControlPlane(b, dir, o)
+		case "loader":
+			err = runLoader(o)
+		default:
+			err = fmt.Errorf("unknown section %q (dubbo, nats, cp, loader)", s)
 		}
-		if time.Now().After(deadline) {
-			log.Fatal("bridge not ready")
+		if err != nil {
+			fmt.Printf("\n!! %s could not be measured: %v\n", s, err)
+			failed = append(failed, s)
 		}
 	}
-
-	noop, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
+	printSummary()
+	fmt.Printf("\nbench done in %v\n", time.Since(start).Round(time.Second))
+	if len(failed) > 0 {
+		return fmt.Errorf("not measured: %s", strings.Join(failed, ", "))
 	}
-	go http.Serve(noop, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		w.Write([]byte(`{"stream":"BENCH","seq":1,"duplicate":false}`))
-	}))
+	return nil
+}
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		log.Fatal(err)
-	}
-	payload := bytes.Repeat([]byte("x"), *size)
+// summary holds the target figures as the sections find them,
+// printed together at the end.
+var summary [][2]string
 
-	post := func(client *http.Client, url string) func(int) error {
-		return func(int) error {
-			resp, err := client.Post(url, "application/octet-stream", bytes.NewReader(payload))
-			if err != nil {
-				return err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return nil
+func addSummary(figure, format string, args ...any) {
+	summary = append(summary, [2]string{figure, fmt.Sprintf(format, args...)})
+}
+
+func printSummary() {
+	if len(summary) == 0 {
+		return
+	}
+	fmt.Println("\n== Summary: the target figures, from this run ==")
+	for _, s := range summary {
+		fmt.Printf("%-62s %s\n", s[0], s[1])
+	}
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
 		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: want positive numbers separated by commas", s)
+		}
+		out = append(out, n)
 	}
+	return out, nil
+}
 
-	fmt.Printf("payload %d bytes, %v per measurement, %d cores\n\n", *size, *duration, runtime.NumCPU())
-	fmt.Printf("%-28s %5s %10s %10s %10s %7s\n", "path", "conc", "req/s", "p50", "p99", "errors")
-	var all []result
-	for _, c := range []int{1, 32} {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}, Timeout: 10 * time.Second}
-		rs := []result{
-			run("no-op Go HTTP handler", c, *duration, post(client, "http://"+noop.Addr().String()+"/bench/k")),
-			run("direct nats.go JetStream", c, *duration, func(int) error {
-				_, err := js.Publish(context.Background(), "bench.direct.created", payload)
-				return err
-			}),
-			run("HTTP → bridge → JetStream", c, *duration, post(client, "http://"+br.Addr()+"/bench/k")),
-		}
-		for _, r := range rs {
-			fmt.Printf("%-28s %5d %10.0f %10v %10v %7d\n", r.name, r.concurrency, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
-		}
-		all = append(all, rs...)
+// row is one measured path at one concurrency, with the CPU each process
+// spent per request in µs (lg < 0: the load generator is the process
+// under test).
+type row struct {
+	label string
+	conc  int
+	result
+	ut, peer, lg float64
+	busy         float64 // the share of a core the process under test used
+}
+
+// httpRow drives ut over HTTP from this process: c keep-alive connections.
+func httpRow(label string, c int, o options, ut, peer *proc, req httpReq) (row, error) {
+	ops, done, err := prepareLoad(c, warmFor(c), req.worker)
+	if err != nil {
+		return row{}, fmt.Errorf("%s c=%d: %w", label, c, err)
 	}
-	fmt.Println()
-	for i := 0; i < len(all); i += 3 {
-		noopR, direct, bridge := all[i], all[i+1], all[i+2]
-		fmt.Printf("concurrency %d: bridge/direct throughput %.2f, bridge/no-op HTTP %.2f; p50 bridge-direct %v\n",
-			bridge.concurrency, bridge.rps()/direct.rps(), bridge.rps()/noopR.rps(), (bridge.p50 - direct.p50).Round(time.Microsecond))
+	defer done()
+	u0, p0, s0 := ut.cpu(), peer.cpu(), cpuSelf()
+	r := measureOps(ops, o.duration)
+	u1, p1, s1 := ut.cpu(), peer.cpu(), cpuSelf()
+	return row{label: label, conc: c, result: r, ut: perOp(u1-u0, r.n), peer: perOp(p1-p0, r.n), lg: perOp(s1-s0, r.n), busy: share(u1-u0, r.elapsed)}, nil
+}
+
+// clientRow runs a direct client child, which is its own load generator.
+func clientRow(label string, c int, o options, cl *childProc, peer *proc) (row, error) {
+	if err := cl.prepare(c, warmFor(c)); err != nil {
+		return row{}, fmt.Errorf("%s c=%d: %w", label, c, err)
+	}
+	u0, p0 := cl.cpu(), peer.cpu()
+	r, err := cl.measure(o.duration)
+	if err != nil {
+		return row{}, fmt.Errorf("%s c=%d: %w", label, c, err)
+	}
+	u1, p1 := cl.cpu(), peer.cpu()
+	return row{label: label, conc: c, result: r, ut: perOp(u1-u0, r.n), peer: perOp(p1-p0, r.n), lg: -1, busy: share(u1-u0, r.elapsed)}, nil
+}
+
+// share is cpu over wall time: 1.0 is a whole core. Below it while the
+// process under test sets the pace, something else had its core.
+func share(cpu, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return float64(cpu) / float64(wall)
+}
+
+func printHeader(peer string) {
+	fmt.Println("busy: the share of a core the process under test used; below 1 it waited: on its peer, on the load generator, or for CPU 0 while other programs held it")
+	fmt.Printf("%-36s %4s %9s %9s %9s %13s %5s %12s %11s %7s\n", "path", "conc", "req/s", "p50", "p99", "under test µs", "busy", peer, "loadgen µs", "errors")
+}
+
+func printRows(rows []row) {
+	for _, r := range rows {
+		lg := "-"
+		if r.lg >= 0 {
+			lg = fmt.Sprintf("%.1f", r.lg)
+		}
+		fmt.Printf("%-36s %4d %9.0f %9s %9s %13.1f %5.2f %12.1f %11s %7d\n", r.label, r.conc, r.rps(), fmtDur(r.p50), fmtDur(r.p99), r.ut, r.busy, r.peer, lg, r.errors)
+		if r.errors > 0 {
+			fmt.Printf("    first error: %s\n", r.firstErr)
+		}
 	}
 }
