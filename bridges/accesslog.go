@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/routetable"
 )
 
 // requestInfo is what the access log and the metrics say of a request,
@@ -27,6 +28,10 @@ type requestInfo struct {
 	bytesIn atomic.Int64
 	// accessLog is the route's listener's setting; nil: off.
 	accessLog *config.AccessLog
+	// rt is the route whose names the labels are, for its cached metrics.
+	rt *route
+	// bodyTimeout is the bridge's body_timeout, for readBody.
+	bodyTimeout time.Duration
 }
 
 type requestInfoKey struct{}
@@ -48,14 +53,22 @@ func withInfo(r *http.Request, info *requestInfo) *http.Request {
 func (info *requestInfo) routeKnown(rt *route) {
 	info.route, info.upstream = rt.row.Name, rt.upstream()
 	info.accessLog = rt.row.AccessLog
+	info.protocol, info.target = rt.protocol, rt.target
+	info.rt = rt
+}
+
+// protocolAndTarget are what the access log and the metrics name a
+// route's protocol and target by; computed once per route.
+func protocolAndTarget(row *routetable.Route) (protocol, target string) {
 	switch {
-	case rt.row.Dubbo != nil:
-		info.protocol, info.target = "dubbo", rt.row.Dubbo.Service+"."+rt.row.Dubbo.Method
-	case rt.row.NATS != nil:
-		info.protocol, info.target = "nats", rt.row.NATS.Subject
-	case rt.row.HTTP != nil:
-		info.protocol = "http"
+	case row.Dubbo != nil:
+		return "dubbo", row.Dubbo.Service + "." + row.Dubbo.Method
+	case row.NATS != nil:
+		return "nats", row.NATS.Subject
+	case row.HTTP != nil:
+		return "http", ""
 	}
+	return "", ""
 }
 
 // accessLog writes the request's line when its listener logs requests: a
@@ -80,13 +93,14 @@ func (s *Server) accessLog(ctx context.Context, info *requestInfo, status int, b
 	)
 }
 
-// countingBody counts the request body bytes read.
+// countingBody counts the request body bytes read. ServeHTTP keeps it in
+// the request's exchange and installs a pointer: no allocation of its own.
 type countingBody struct {
 	io.ReadCloser
 	n *atomic.Int64
 }
 
-func (c countingBody) Read(p []byte) (int, error) {
+func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n.Add(int64(n))
 	return n, err

@@ -1,6 +1,7 @@
 package bridges
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -77,7 +79,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, fail func(int
 	if d := bodyTimeout(r); d > 0 {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAllOf(w, r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		var nerr net.Error
@@ -93,18 +95,104 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, fail func(int
 	return body, nil
 }
 
-type bodyTimeoutKey struct{}
-
-// bodyTimeout is the bridge's body_timeout, which ServeHTTP puts in the
-// request context.
-func bodyTimeout(r *http.Request) time.Duration {
-	d, _ := r.Context().Value(bodyTimeoutKey{}).(time.Duration)
-	return d
+// readAllOf reads the whole body. A body whose Content-Length is known
+// (and within limit, which readBody checked) is read into one buffer of
+// its size; net/http's body already stops at that length. Otherwise the
+// body is read through http.MaxBytesReader, which stops at limit.
+func readAllOf(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
+	// One byte more, so the read that finds the end has room.
+	buf := make([]byte, 0, n+1)
+	for {
+		m, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			buf = append(buf, 0)[:len(buf)] // a body longer than it said: let net/http's reader tell
+		}
+	}
 }
 
+// bodyTimeout is the bridge's body_timeout, which ServeHTTP puts in the
+// request's info.
+func bodyTimeout(r *http.Request) time.Duration {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.bodyTimeout
+	}
+	return 0
+}
+
+// Header values shared by every answer; net/http only reads them.
+var (
+	jsonContentType = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+)
+
+// chunkingSize is where net/http stops computing Content-Length itself
+// (its buffer before chunking): a larger body gets one set here, so no
+// answer is chunked.
+const chunkingSize = 2048
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := bytes.NewBuffer((*bp)[:0])
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		buf.Reset() // as before: the status, and no half-written body
+	}
+	*bp = buf.Bytes()
+	writeBody(w, status, jsonContentType, *bp)
+}
+
+// writeBody answers with a whole body in one Write.
+func writeBody(w http.ResponseWriter, status int, contentType []string, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["X-Content-Type-Options"] = noSniff
+	setLength(h, len(body))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
+}
+
+// setLength gives a body net/http would chunk its Content-Length; a
+// smaller one gets it from net/http, without an allocation.
+func setLength(h http.Header, n int) {
+	if _, set := h["Content-Length"]; !set && n >= chunkingSize {
+		h["Content-Length"] = []string{strconv.Itoa(n)}
+	}
+}
+
+// bufs are the buffers answers are built in; w.Write copies what it is
+// given, so a buffer is free again once the answer is written.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return bufs.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 { // a rare large answer is not kept
+		*b = (*b)[:0]
+		bufs.Put(b)
+	}
+}
+
+// appendJSONString appends s as encoding/json writes a string: plain
+// characters as they are, anything it would escape through encoding/json
+// itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

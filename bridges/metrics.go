@@ -1,8 +1,11 @@
 package bridges
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/protogate/protogate/config"
 	"github.com/protogate/protogate/internal/promreg"
 )
 
@@ -98,10 +102,96 @@ func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// countRequest records one answered request.
+// countRequest records one answered request: through the route's cached
+// children when a route is known, so a request hashes no labels.
 func (m *metrics) countRequest(info *requestInfo, status int, took time.Duration) {
-	m.requests.WithLabelValues(info.route, info.upstream, info.protocol, strconv.Itoa(status), info.errCode).Inc()
-	m.duration.WithLabelValues(info.route, info.protocol).Observe(took.Seconds())
+	if info.rt == nil {
+		m.requests.WithLabelValues(info.route, info.upstream, info.protocol, strconv.Itoa(status), info.errCode).Inc()
+		m.duration.WithLabelValues(info.route, info.protocol).Observe(took.Seconds())
+		return
+	}
+	rm := info.rt.metricsOf(m)
+	rm.answer(m, info, status).Inc()
+	rm.duration.Observe(took.Seconds())
+}
+
+// routeMetrics are one route's metric children, looked up on its first
+// request (a series appears when it is first counted, as with
+// WithLabelValues) and kept with the route, which a reload replaces.
+type routeMetrics struct {
+	duration prometheus.Observer
+	// upstream is the NATS route's upstream operation, made on the first
+	// publish, so a route whose requests all fail before sending has no
+	// series there, as before the cache.
+	upstreamOnce sync.Once
+	upstream     prometheus.Observer
+	// answers are the request counters by status and error code,
+	// copied on write: a new pair is rare, a lookup is every request.
+	answers atomic.Pointer[map[answerKey]prometheus.Counter]
+	mu      sync.Mutex
+}
+
+type answerKey struct {
+	status int
+	code   string
+}
+
+// metricsOf is the route's cached metric children, made on first use.
+func (rt *route) metricsOf(m *metrics) *routeMetrics {
+	if rm := rt.metrics.Load(); rm != nil {
+		return rm
+	}
+	rm := &routeMetrics{duration: m.duration.WithLabelValues(rt.row.Name, rt.protocol)}
+	if !rt.metrics.CompareAndSwap(nil, rm) {
+		return rt.metrics.Load()
+	}
+	return rm
+}
+
+// answer is the request counter of a status and error code.
+func (rm *routeMetrics) answer(m *metrics, info *requestInfo, status int) prometheus.Counter {
+	key := answerKey{status, info.errCode}
+	if cur := rm.answers.Load(); cur != nil {
+		if c, ok := (*cur)[key]; ok {
+			return c
+		}
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	cur := rm.answers.Load()
+	if cur != nil {
+		if c, ok := (*cur)[key]; ok {
+			return c
+		}
+	}
+	next := make(map[answerKey]prometheus.Counter, 1)
+	if cur != nil {
+		maps.Copy(next, *cur)
+	}
+	c := m.requests.WithLabelValues(info.route, info.upstream, info.protocol, strconv.Itoa(status), info.errCode)
+	next[key] = c
+	rm.answers.Store(&next)
+	return c
+}
+
+// observeNATS records the time a NATS route's upstream operation took.
+func (m *metrics) observeNATS(rt *route, since time.Time) {
+	rm := rt.metricsOf(m)
+	rm.upstreamOnce.Do(func() {
+		rm.upstream = m.upstream.WithLabelValues(rt.upstream(), "nats", natsOperation(rt.row.NATS.Mode))
+	})
+	rm.upstream.Observe(time.Since(since).Seconds())
+}
+
+// natsOperation names a NATS mode's upstream operation in the metrics.
+func natsOperation(mode string) string {
+	switch mode {
+	case config.NATSModeCore:
+		return "publish"
+	case config.NATSModeRequest:
+		return "request"
+	}
+	return "jetstream_publish"
 }
 
 // MetricNames lists the names of the metrics the bridge exports, for the

@@ -1,13 +1,14 @@
 package bridges
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/attribute"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/nats-io/nats.go"
 
@@ -33,25 +34,7 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.row.Name, Upstream: n.Upstream}
 	}
 	conn := st.nats[n.Upstream]
-	query := r.URL.Query()
-	subj, err := rt.subject.Fill(n.MaxTokenLength, func(tok subject.Token) (string, bool) {
-		switch tok.Source {
-		case subject.FromPath:
-			v, ok := vars[tok.Name]
-			return v, ok
-		case subject.FromQuery:
-			if !query.Has(tok.Name) {
-				return "", false
-			}
-			return query.Get(tok.Name), true
-		case subject.FromHeader:
-			if _, ok := r.Header[http.CanonicalHeaderKey(tok.Name)]; !ok {
-				return "", false
-			}
-			return r.Header.Get(tok.Name), true
-		}
-		return "", false
-	})
+	subj, err := fillSubject(rt, r, vars)
 	if err != nil {
 		return fail(http.StatusBadRequest, "invalid_subject_token", "%v", err)
 	}
@@ -69,14 +52,12 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		msg.Header.Set("Content-Type", ct)
 	}
-	for _, h := range n.Headers {
-		for _, v := range r.Header.Values(h) {
-			msg.Header.Add(http.CanonicalHeaderKey(h), v)
+	for _, h := range rt.natsHeaders.copied {
+		for _, v := range r.Header[h] {
+			msg.Header.Add(h, v)
 		}
 	}
-	tc, endSpan := clientSpan(st, r, "publish "+n.Subject, attribute.String("messaging.system", "nats"),
-		attribute.String("messaging.destination.name", subj), attribute.String("messaging.operation.type", "send"),
-		attribute.String("protogate.upstream", n.Upstream))
+	tc, endSpan := natsSpan(st, r, n, subj)
 	for k, v := range tc {
 		msg.Header.Set(k, v) // as OpenTelemetry's NATS propagation names them
 	}
@@ -84,34 +65,32 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 	var sendErr error
 	defer func() { endSpan(sendErr) }()
 
-	ctx, cancel := context.WithTimeout(r.Context(), rt.row.Timeout.Std())
-	defer cancel()
 	switch n.Mode {
 	case config.NATSModeCore:
 		err := conn.PublishCore(msg)
 		sendErr = err
-		s.metrics.observeUpstream(n.Upstream, "nats", "publish", began)
+		s.metrics.observeNATS(rt, began)
 		if err != nil {
 			return natsFailure(fail, err, n, "")
 		}
-		writeJSON(w, http.StatusAccepted, map[string]string{"subject": subj, "delivery": "at-most-once"})
+		writeAccepted(w, subj)
 	case config.NATSModeRequest:
-		reply, err := conn.Request(ctx, msg)
+		reply, err := conn.Request(r.Context(), rt.row.Timeout.Std(), msg)
 		sendErr = err
-		s.metrics.observeUpstream(n.Upstream, "nats", "request", began)
+		s.metrics.observeNATS(rt, began)
 		var svc *natsproto.ServiceError
 		switch {
 		case errors.As(err, &svc) && svc.Code >= 400 && svc.Code <= 599 && len(svc.Data) > 0:
 			// The service's own error body is the answer, with its status.
-			writeReply(w, svc.Code, svc.Header, svc.Data, n.ReplyHeaders)
+			writeReply(w, svc.Code, svc.Header, svc.Data, rt.natsHeaders.reply)
 		case err != nil:
 			return natsFailure(fail, err, n, "")
 		default:
-			writeReply(w, http.StatusOK, reply.Header, reply.Data, n.ReplyHeaders)
+			writeReply(w, http.StatusOK, reply.Header, reply.Data, rt.natsHeaders.reply)
 		}
 	default:
 		var exp natsproto.Expect
-		key := r.Header.Get(n.IdempotencyHeader)
+		key := headerValue(r.Header, rt.natsHeaders.idempotency)
 		if len(key) > maxIdempotencyKey {
 			return fail(http.StatusBadRequest, "bad_idempotency_key", "%s is longer than %d characters", n.IdempotencyHeader, maxIdempotencyKey)
 		}
@@ -124,39 +103,138 @@ func (s *Server) serveNATS(w http.ResponseWriter, r *http.Request, st *state, rt
 			}
 			exp.LastSequence = &seq
 		}
-		ack, err := conn.PublishJetStream(ctx, msg, exp)
+		ack, err := conn.PublishJetStream(r.Context(), rt.row.Timeout.Std(), msg, exp)
 		sendErr = err
-		s.metrics.observeUpstream(n.Upstream, "nats", "jetstream_publish", began)
+		s.metrics.observeNATS(rt, began)
 		if err != nil {
 			return natsFailure(fail, err, n, key)
 		}
-		writeJSON(w, http.StatusCreated, ack)
+		writeAck(w, ack)
 	}
 	return nil
 }
 
+// fillSubject is the route's subject with the request's values; the query
+// is parsed only for a template that reads it.
+func fillSubject(rt *route, r *http.Request, vars map[string]string) (string, error) {
+	var query url.Values
+	return rt.subject.Fill(rt.row.NATS.MaxTokenLength, func(tok subject.Token) (string, bool) {
+		switch tok.Source {
+		case subject.FromPath:
+			v, ok := vars[tok.Name]
+			return v, ok
+		case subject.FromQuery:
+			if query == nil {
+				query = r.URL.Query()
+			}
+			if !query.Has(tok.Name) {
+				return "", false
+			}
+			return query.Get(tok.Name), true
+		case subject.FromHeader:
+			if _, ok := r.Header[http.CanonicalHeaderKey(tok.Name)]; !ok {
+				return "", false
+			}
+			return r.Header.Get(tok.Name), true
+		}
+		return "", false
+	})
+}
+
+// natsSpan is the publish's client span when the bridge traces, else the
+// caller's trace context passed on; without tracing nothing is built for
+// a span that will not exist.
+func natsSpan(st *state, r *http.Request, n *config.NATSTarget, subj string) (map[string]string, func(error)) {
+	if st.tracing == nil {
+		return traceContext(r.Header), endNoSpan
+	}
+	return clientSpan(st, r, "publish "+n.Subject, attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.destination.name", subj), attribute.String("messaging.operation.type", "send"),
+		attribute.String("protogate.upstream", n.Upstream))
+}
+
+func endNoSpan(error) {}
+
+// writeAck answers a stored message with the stream's ack, as
+// encoding/json would write the Ack, built without reflection.
+func writeAck(w http.ResponseWriter, ack *natsproto.Ack) {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"stream":`...)
+	b = appendJSONString(b, ack.Stream)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, ack.Sequence, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, ack.Duplicate)
+	b = append(b, "}\n"...)
+	*bp = b
+	writeBody(w, http.StatusCreated, jsonContentType, b)
+}
+
+// writeAccepted answers a core publish (encoding/json's order of the keys).
+func writeAccepted(w http.ResponseWriter, subj string) {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"delivery":"at-most-once","subject":`...)
+	b = appendJSONString(b, subj)
+	b = append(b, "}\n"...)
+	*bp = b
+	writeBody(w, http.StatusAccepted, jsonContentType, b)
+}
+
+// natsHeaderNames are the header names a NATS route reads and copies, made
+// canonical once: net/http's header lookups would canonicalize (and
+// allocate for) a name written in lower case on every request.
+type natsHeaderNames struct {
+	copied      []string // request headers copied to the message
+	reply       []string // reply headers copied to the answer
+	idempotency string
+}
+
+func canonicalNames(n *config.NATSTarget) *natsHeaderNames {
+	c := &natsHeaderNames{idempotency: http.CanonicalHeaderKey(n.IdempotencyHeader)}
+	for _, h := range n.Headers {
+		c.copied = append(c.copied, http.CanonicalHeaderKey(h))
+	}
+	for _, h := range n.ReplyHeaders {
+		c.reply = append(c.reply, http.CanonicalHeaderKey(h))
+	}
+	return c
+}
+
+// headerValue is h.Get of a name already canonical.
+func headerValue(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // writeReply answers with a NATS reply: its content type (or
-// application/octet-stream, never sniffed) and the headers the route lists.
+// application/octet-stream, never sniffed) and the headers the route lists
+// (canonical names).
 func writeReply(w http.ResponseWriter, status int, h nats.Header, data []byte, replyHeaders []string) {
 	ct := h.Get("Content-Type")
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	hdr := w.Header()
+	hdr.Set("Content-Type", ct)
+	hdr["X-Content-Type-Options"] = noSniff
 	for _, name := range replyHeaders {
-		for _, v := range h.Values(http.CanonicalHeaderKey(name)) {
-			w.Header().Add(name, v)
+		for _, v := range h.Values(name) {
+			hdr[name] = append(hdr[name], v)
 		}
 	}
 	// The responder's trace context, when it sends one, goes back too
 	// (NATS headers keep the case they were set in).
-	replyTraceContext(w.Header(), func(k string) string {
+	replyTraceContext(hdr, func(k string) string {
 		if v := h.Get(k); v != "" {
 			return v
 		}
 		return h.Get(http.CanonicalHeaderKey(k))
 	})
+	setLength(hdr, len(data))
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
 }

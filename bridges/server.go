@@ -396,9 +396,17 @@ func (s *Server) Upstreams() []UpstreamState {
 	return out
 }
 
+// exchange is what ServeHTTP keeps of one request, in one allocation.
+type exchange struct {
+	rec  statusRecorder
+	info requestInfo
+	body countingBody
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	ex := &exchange{rec: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+	rec := &ex.rec
 	st := s.state.Load()
 	t := st.table
 	routeName := r.Header.Get(t.routeHeader)
@@ -441,11 +449,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
-	info := &requestInfo{method: r.Method, traceID: traceIDOf(r.Header)}
+	info := &ex.info
+	info.method, info.traceID, info.bodyTimeout = r.Method, traceIDOf(r.Header), s.settings.BodyTimeout.Std()
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = countingBody{r.Body, &info.bytesIn}
+		ex.body = countingBody{r.Body, &info.bytesIn}
+		r.Body = &ex.body
 	}
-	r = withInfo(r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.settings.BodyTimeout.Std())), info)
+	r = withInfo(r, info)
 	var span trace.Span
 	if st.tracing != nil {
 		r, span = st.tracing.serverSpan(r)
@@ -472,7 +482,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.countRequest(info, rec.status, took)
 	s.accessLog(r.Context(), info, rec.status, rec.bytes, took)
-	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", info.route, "status", rec.status, "duration", took)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) { // the arguments alone would allocate
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", info.route, "status", rec.status, "duration", took)
+	}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
@@ -506,16 +518,25 @@ type table struct {
 }
 
 type route struct {
-	row      *routetable.Route
-	tpl      *config.PathTemplate
-	prefix   string
-	re       *regexp.Regexp
-	headers  []headerMatch
-	methods  []string
-	subject  *subject.Template
-	dubbo    *dubboRoute
-	proxy    *proxyRoute
-	listener string
+	row *routetable.Route
+	tpl *config.PathTemplate
+	// tplLiteral is the path template's literal start ("/a/b" of
+	// "/a/b/{id}"): a path without it cannot match, and is told so
+	// without splitting it.
+	tplLiteral string
+	prefix     string
+	re         *regexp.Regexp
+	headers    []headerMatch
+	methods    []string
+	subject    *subject.Template
+	// natsHeaders are a NATS route's header names in canonical form.
+	natsHeaders *natsHeaderNames
+	dubbo       *dubboRoute
+	proxy       *proxyRoute
+	listener    string
+	// protocol and target name the route in the access log and metrics.
+	protocol, target string
+	metrics          atomic.Pointer[routeMetrics]
 }
 
 type headerMatch struct {
@@ -569,6 +590,7 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 // names the route.
 func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger, transport transportFor) (*route, error) {
 	rt := &route{row: row, prefix: row.Match.Prefix, methods: row.Match.Methods, listener: row.Listener}
+	rt.protocol, rt.target = protocolAndTarget(row)
 	if err := rt.parseMatch(); err != nil {
 		return nil, fmt.Errorf("route %q: %w", row.Name, err)
 	}
@@ -578,6 +600,7 @@ func buildRoute(t *routetable.Table, row *routetable.Route, log *slog.Logger, tr
 		if rt.subject, err = subject.Parse(row.NATS.Subject); err != nil {
 			return nil, fmt.Errorf("route %q: %w", row.Name, err)
 		}
+		rt.natsHeaders = canonicalNames(row.NATS)
 	case row.Dubbo != nil:
 		rt.dubbo, err = newDubboRoute(t, row)
 	case row.HTTP != nil:
@@ -597,6 +620,7 @@ func (rt *route) parseMatch() error {
 		if rt.tpl, err = config.ParsePathTemplate(m.Path); err != nil {
 			return err
 		}
+		rt.tplLiteral = literalStart(rt.tpl)
 	}
 	if m.Regex != "" {
 		if rt.re, err = regexp.Compile(m.Regex); err != nil {
@@ -704,10 +728,29 @@ func (rt *route) takes(r *http.Request) bool {
 	return ok && rt.matchHeaders(r) && rt.allows(r.Method)
 }
 
+// literalStart is "/" and the template's literal segments up to its first
+// variable, joined as the escaped path has them ("" when it starts with a
+// variable): PathTemplate.Match compares literal segments with the escaped
+// path's own.
+func literalStart(t *config.PathTemplate) string {
+	var b strings.Builder
+	for _, seg := range t.Segments {
+		if seg.Var != "" || seg.Rest {
+			break
+		}
+		b.WriteString("/" + seg.Literal)
+	}
+	return b.String()
+}
+
 func (rt *route) matchPath(r *http.Request) (map[string]string, bool) {
 	switch {
 	case rt.tpl != nil:
-		return rt.tpl.Match(r.URL.EscapedPath())
+		p := r.URL.EscapedPath()
+		if !strings.HasPrefix(p, rt.tplLiteral) {
+			return nil, false
+		}
+		return rt.tpl.Match(p)
 	case rt.prefix != "":
 		return nil, strings.HasPrefix(r.URL.Path, rt.prefix)
 	case rt.re != nil:

@@ -123,9 +123,9 @@ func (l *load) once() {
 		defer cancel()
 		errs = append(errs, call(ctx))
 	}
-	withTimeout(func(ctx context.Context) error { _, err := l.c.PublishJetStream(ctx, m, Expect{}); return err })
+	withTimeout(func(ctx context.Context) error { _, err := l.c.PublishJetStream(ctx, 0, m, Expect{}); return err })
 	withTimeout(func(ctx context.Context) error {
-		_, err := l.c.Request(ctx, &Message{Subject: "quotes.x", Data: []byte(`{}`)})
+		_, err := l.c.Request(ctx, 0, &Message{Subject: "quotes.x", Data: []byte(`{}`)})
 		return err
 	})
 	for _, err := range errs {
@@ -315,8 +315,11 @@ func TestLimitsRefusedBeforeSending(t *testing.T) {
 		var le *LimitError
 		for name, err := range map[string]error{
 			"core":    c.PublishCore(tc.m),
-			"request": func() error { _, err := c.Request(context.Background(), tc.m); return err }(),
-			"js":      func() error { _, err := c.PublishJetStream(context.Background(), tc.m, Expect{MsgID: "k"}); return err }(),
+			"request": func() error { _, err := c.Request(context.Background(), 0, tc.m); return err }(),
+			"js": func() error {
+				_, err := c.PublishJetStream(context.Background(), 0, tc.m, Expect{MsgID: "k"})
+				return err
+			}(),
 		} {
 			if !errors.As(err, &le) || le.Field != tc.field {
 				t.Errorf("%s %s: got %v, want a limit error on the %s", tc.name, name, err, tc.field)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -160,20 +161,44 @@ type Ack struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// watch derives from ctx a context that also ends, with errLost as its
-// cause, when the link's current episode does.
-func (l *link) watch(ctx context.Context) (context.Context, func()) {
-	ep := l.episode.Load()
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(ep.ctx, func() { cancel(errLost) })
-	return ctx, func() { stop(); cancel(nil) }
+// waiting is a call in flight on a link: its context ends at the call's
+// timeout, with the caller's context, or as soon as the link's episode
+// current at sending ends.
+type waiting struct {
+	ep     *episode
+	stop   func() bool
+	cancel context.CancelFunc
 }
 
-// PublishJetStream publishes and waits for the stream's ack until ctx ends
-// or the connection is lost. A duplicate of a stored message id is checked
-// against what is stored: another subject or payload is an
-// IdempotencyConflictError, never a silent drop of the new payload.
-func (c *Conn) PublishJetStream(ctx context.Context, m *Message, e Expect) (*Ack, error) {
+// within derives the context a call waits in from ctx and timeout (none
+// when 0). One context and one registration on the episode per call: a
+// publish is on the bridge's hot path.
+func (l *link) within(ctx context.Context, timeout time.Duration) (context.Context, waiting) {
+	w := waiting{ep: l.episode.Load()}
+	if timeout > 0 {
+		ctx, w.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		ctx, w.cancel = context.WithCancel(ctx)
+	}
+	w.stop = context.AfterFunc(w.ep.ctx, w.cancel)
+	return ctx, w
+}
+
+func (w waiting) done() {
+	w.stop()
+	w.cancel()
+}
+
+// lost says whether the connection was lost since the call was sent.
+func (w waiting) lost() bool { return w.ep.ctx.Err() != nil }
+
+// PublishJetStream publishes and waits for the stream's ack until ctx ends,
+// timeout passes (0: ctx alone) or the connection is lost. A duplicate of a
+// stored message id is checked against what is stored: another subject or
+// payload is an IdempotencyConflictError, never a silent drop of the new
+// payload. The wait is nats.go's own request: no flush of its own, so
+// nats.go's flusher writes concurrent publishes together.
+func (c *Conn) PublishJetStream(ctx context.Context, timeout time.Duration, m *Message, e Expect) (*Ack, error) {
 	l := c.cur.Load()
 	if l.nc.Status() != nats.CONNECTED {
 		return nil, ErrNotConnected
@@ -181,45 +206,57 @@ func (c *Conn) PublishJetStream(ctx context.Context, m *Message, e Expect) (*Ack
 	if err := c.CheckLimits(m, &e); err != nil {
 		return nil, err
 	}
-	var opts []jetstream.PublishOpt
-	if e.MsgID != "" {
-		opts = append(opts, jetstream.WithMsgID(e.MsgID))
-	}
-	if e.Stream != "" {
-		opts = append(opts, jetstream.WithExpectStream(e.Stream))
-	}
-	if e.LastSequence != nil {
-		opts = append(opts, jetstream.WithExpectLastSequence(*e.LastSequence))
-	}
-	wctx, done := l.watch(ctx)
-	defer done()
-	ack, err := l.js.PublishMsg(wctx, m.msg(), opts...)
+	setExpectations(m, &e)
+	wctx, w := l.within(ctx, timeout)
+	defer w.done()
+	ack, err := l.js.PublishMsg(wctx, m.msg())
 	if err != nil {
-		return nil, classifyPublish(wctx, err)
+		return nil, classifyPublish(wctx, w.lost(), err)
 	}
 	out := &Ack{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}
 	if ack.Duplicate && e.MsgID != "" {
-		if err := c.sameAsStored(wctx, l, m, e.MsgID, out); err != nil {
+		if err := c.sameAsStored(wctx, w, l, m, e.MsgID, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
+// setExpectations puts e in m's headers as jetstream's publish options
+// would (the same header names and values), without a closure and an
+// options slice per publish.
+func setExpectations(m *Message, e *Expect) {
+	if e.MsgID == "" && e.Stream == "" && e.LastSequence == nil {
+		return
+	}
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	if e.MsgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, e.MsgID)
+	}
+	if e.Stream != "" {
+		m.Header.Set(jetstream.ExpectedStreamHeader, e.Stream)
+	}
+	if e.LastSequence != nil {
+		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(*e.LastSequence, 10))
+	}
+}
+
 // sameAsStored compares a duplicate with the message stored under its id.
 // A message no longer in the stream (removed by its limits) cannot be
 // compared and counts as the same.
-func (c *Conn) sameAsStored(ctx context.Context, l *link, m *Message, id string, ack *Ack) error {
+func (c *Conn) sameAsStored(ctx context.Context, w waiting, l *link, m *Message, id string, ack *Ack) error {
 	s, err := c.stream(ctx, l, ack.Stream)
 	if err != nil {
-		return classifyPublish(ctx, err)
+		return classifyPublish(ctx, w.lost(), err)
 	}
 	stored, err := s.GetMsg(ctx, ack.Sequence)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil
 	case err != nil:
-		return classifyPublish(ctx, err)
+		return classifyPublish(ctx, w.lost(), err)
 	}
 	if stored.Subject != m.Subject || !bytes.Equal(stored.Data, m.Data) {
 		return &IdempotencyConflictError{MsgID: id, Stream: ack.Stream, Sequence: ack.Sequence}
@@ -243,13 +280,15 @@ func (c *Conn) stream(ctx context.Context, l *link, name string) (jetstream.Stre
 	return s, nil
 }
 
-func classifyPublish(ctx context.Context, err error) error {
+// classifyPublish names a JetStream publish's failure; lost: the connection
+// was lost since the message was sent.
+func classifyPublish(ctx context.Context, lost bool, err error) error {
 	var api *jetstream.APIError
 	switch {
 	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, nats.ErrConnectionDraining):
 		return ErrNotConnected
-	case errors.Is(context.Cause(ctx), errLost), lostAfterSending(err):
+	case lost, lostAfterSending(err):
 		return ErrOutcomeUnknown
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return ErrNoStream
@@ -311,10 +350,10 @@ type Reply struct {
 	Data   []byte
 }
 
-// Request sends a request and waits for the reply until ctx ends or the
-// connection is lost. A reply carrying Nats-Service-Error-Code is a
-// ServiceError.
-func (c *Conn) Request(ctx context.Context, m *Message) (*Reply, error) {
+// Request sends a request and waits for the reply until ctx ends, timeout
+// passes (0: ctx alone) or the connection is lost. A reply carrying
+// Nats-Service-Error-Code is a ServiceError.
+func (c *Conn) Request(ctx context.Context, timeout time.Duration, m *Message) (*Reply, error) {
 	l := c.cur.Load()
 	if l.nc.Status() != nats.CONNECTED {
 		return nil, ErrNotConnected
@@ -322,12 +361,12 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Reply, error) {
 	if err := c.CheckLimits(m, nil); err != nil {
 		return nil, err
 	}
-	wctx, done := l.watch(ctx)
-	defer done()
+	wctx, w := l.within(ctx, timeout)
+	defer w.done()
 	resp, err := l.nc.RequestMsgWithContext(wctx, m.msg())
 	switch {
 	case err == nil:
-	case errors.Is(context.Cause(wctx), errLost), lostAfterSending(err):
+	case w.lost(), lostAfterSending(err):
 		return nil, ErrOutcomeUnknown
 	case notSent(err):
 		return nil, ErrNotConnected

@@ -204,10 +204,25 @@ func CheckValue(v string) (string, error) {
 	return v, nil
 }
 
+func (t *Template) hasVars() bool {
+	for _, tok := range t.Tokens {
+		if tok.IsVar() {
+			return true
+		}
+	}
+	return false
+}
+
 // Fill builds the subject from variable values, checking each one, and
 // each against maxValue bytes when it is above zero.
 func (t *Template) Fill(maxValue int, value func(Token) (string, bool)) (string, error) {
+	if !t.hasVars() {
+		return t.Raw, nil // literal tokens joined by dots: the subject itself
+	}
 	var b strings.Builder
+	// Values are usually about as long as their placeholders: one
+	// allocation for the whole subject.
+	b.Grow(len(t.Raw) + 16)
 	for i, tok := range t.Tokens {
 		if i > 0 {
 			b.WriteByte('.')
