@@ -10,6 +10,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,24 @@ type dubboRoute struct {
 	// bodyFields are the top-level body fields the parameters read, when
 	// they read it field by field: any other field is a mistake.
 	bodyFields []string
+	// params say where each parameter comes from, read once.
+	params []dubboParam
+	// readsQuery: a parameter comes from the query string, which is
+	// then parsed.
+	readsQuery bool
+	// addrs are the upstream's URLs as HOST:PORT, read once (nil for a
+	// registry upstream, or URLs the invoker reports as wrong per call).
+	addrs []string
+	// spanName is the client span's, service/method.
+	spanName string
+}
+
+// dubboParam is where a parameter comes from: src is path, query, header
+// or body, key the name after the dot.
+type dubboParam struct {
+	src, key string
+	header   string // key as a canonical header name
+	name     string // the name messages give
 }
 
 func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error) {
@@ -55,7 +74,25 @@ func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error
 		}
 		d.returns = t
 	}
+	if d.upstream.Registry == "" {
+		if addrs, err := dubboproto.ProviderAddrs(d.upstream.URLs); err == nil {
+			d.addrs = addrs
+		}
+	}
+	d.spanName = r.Dubbo.Service + "/" + r.Dubbo.Method
 	for _, p := range r.Dubbo.Params {
+		src, key, _ := strings.Cut(p.From, ".")
+		dp := dubboParam{src: src, key: key, name: p.Name}
+		if dp.name == "" {
+			dp.name = p.From
+		}
+		switch src {
+		case "header":
+			dp.header = http.CanonicalHeaderKey(key)
+		case "query":
+			d.readsQuery = true
+		}
+		d.params = append(d.params, dp)
 		t, err := javatype.Parse(p.Type)
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
@@ -76,106 +113,24 @@ func newDubboRoute(t *routetable.Table, r *routetable.Route) (*dubboRoute, error
 // type, calls the provider and answers with the result as JSON.
 func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, rt *route, vars map[string]string) *apiError {
 	d := rt.row.Dubbo
-	fail := func(status int, code, format string, args ...any) *apiError {
-		return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: rt.row.Name, Upstream: d.Upstream}
+	f := dubboFail{route: rt.row.Name, upstream: d.Upstream}
+	body, aerr := dubboBody(w, r, st, rt, f)
+	if aerr != nil {
+		return aerr
 	}
-	var body any
-	if rt.dubbo.wantBody {
-		raw, aerr := readBody(w, r, int64(rt.row.BodyLimit), fail)
-		if aerr != nil {
-			return aerr
-		}
-		if len(bytes.TrimSpace(raw)) > 0 {
-			if !isJSON(r.Header.Get("Content-Type")) {
-				return fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
-					"this route reads a JSON body: send Content-Type: application/json")
-			}
-			var err error
-			if body, err = decodeJSON(raw, st.table.maxDepth); err != nil {
-				return fail(http.StatusBadRequest, "bad_json", "%v", err)
-			}
-			if obj, ok := body.(map[string]any); ok && len(rt.dubbo.bodyFields) > 0 {
-				for _, k := range slices.Sorted(maps.Keys(obj)) {
-					if !slices.Contains(rt.dubbo.bodyFields, k) {
-						if dubboproto.IsClassKey(k) {
-							return fail(http.StatusBadRequest, "class_not_allowed", "the body sets %q: Java types come from the mapping, never from a request", k)
-						}
-						return fail(http.StatusBadRequest, "unknown_field", "the body has a field %q this route does not take (it takes %s)", k, strings.Join(rt.dubbo.bodyFields, ", "))
-					}
-				}
-			}
-		}
+	args, aerr := dubboArgs(r, st, rt, vars, body, f)
+	if aerr != nil {
+		return aerr
 	}
-	conv := &dubboproto.Converter{Types: st.javaTypes}
-	args := make([]any, len(d.Params))
-	query := r.URL.Query()
-	for i, p := range d.Params {
-		name := p.Name
-		if name == "" {
-			name = p.From
-		}
-		t := rt.dubbo.types[i]
-		var (
-			text    string
-			isText  bool
-			jsonVal any
-			present bool
-		)
-		switch src, key, _ := strings.Cut(p.From, "."); src {
-		case "path":
-			text, present = vars[key]
-			isText = true
-		case "query":
-			present = query.Has(key)
-			text, isText = query.Get(key), true
-		case "header":
-			_, present = r.Header[http.CanonicalHeaderKey(key)]
-			text, isText = r.Header.Get(key), true
-		case "body":
-			if key == "" {
-				jsonVal, present = body, body != nil
-				break
-			}
-			obj, ok := body.(map[string]any)
-			if body != nil && !ok {
-				return fail(http.StatusBadRequest, "bad_json", "the body must be a JSON object with a field %q", key)
-			}
-			jsonVal, present = obj[key]
-		}
-		if !present || (!isText && jsonVal == nil) {
-			if p.Optional {
-				continue
-			}
-			return fail(http.StatusBadRequest, "missing_parameter", "parameter %s (%s) is missing", name, p.From)
-		}
-		var val any
-		var err error
-		if isText {
-			val, err = conv.FromText(t, text, name)
-		} else {
-			val, err = conv.FromJSON(t, jsonVal, name)
-		}
-		var classKey *dubboproto.ClassKeyError
-		switch {
-		case errors.As(err, &classKey):
-			return fail(http.StatusBadRequest, "class_not_allowed", "%v", err)
-		case err != nil:
-			return fail(http.StatusBadRequest, "bad_parameter", "%v", err)
-		}
-		args[i] = val
-	}
-	// The trace context the provider gets; the route's own attachments
-	// may not overwrite it.
-	att, endSpan := clientSpan(st, r, d.Service+"/"+d.Method, attribute.String("rpc.system", "apache_dubbo"),
-		attribute.String("rpc.service", d.Service), attribute.String("rpc.method", d.Method), attribute.String("protogate.upstream", d.Upstream))
-	if att == nil {
-		att = map[string]string{}
-	}
+	att, endSpan := dubboSpan(st, r, rt)
 	for _, a := range d.Attachments {
 		if _, trace := att[strings.ToLower(a.Name)]; trace {
 			continue
 		}
 		if v := r.Header.Get(a.Header); v != "" {
+			if att == nil {
+				att = make(map[string]string, len(d.Attachments))
+			}
 			att[a.Name] = v
 		}
 	}
@@ -183,17 +138,146 @@ func (s *Server) serveDubbo(w http.ResponseWriter, r *http.Request, st *state, r
 	call := &dubboproto.Call{
 		Upstream: rt.dubbo.upstream, Service: d.Service, Version: d.Version, Group: d.Group, Method: d.Method,
 		Types: rt.dubbo.erased, Args: args, Timeout: rt.row.Timeout.Std(), Retries: rt.row.Retries, Attachments: att,
-		Endpoints: rt.dubbo.endpoints,
+		Endpoints: rt.dubbo.endpoints, URLAddrs: rt.dubbo.addrs,
 	}
 	result, err := s.dubbo.Invoke(r.Context(), call)
 	s.metrics.observeUpstream(d.Upstream, "dubbo", "call", began)
 	endSpan(err)
 	if err != nil {
-		return dubboFailure(fail, err, &d.DubboTarget)
+		return dubboFailure(f.fail, err, &d.DubboTarget)
 	}
 	replyTraceContext(w.Header(), func(k string) string { return call.Reply[k] }) // the provider's, when it sends one back
+	conv := dubboproto.Converter{Types: st.javaTypes}
 	writeJSON(w, http.StatusOK, conv.Result(result, rt.dubbo.returns, d.IncludeClass))
 	return nil
+}
+
+// dubboFail makes the errors of one route's requests.
+type dubboFail struct{ route, upstream string }
+
+func (f dubboFail) fail(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Route: f.route, Upstream: f.upstream}
+}
+
+// dubboBody reads and decodes the JSON body of a route whose parameters
+// read it; nil when they do not, or when it is empty.
+func dubboBody(w http.ResponseWriter, r *http.Request, st *state, rt *route, f dubboFail) (any, *apiError) {
+	if !rt.dubbo.wantBody {
+		return nil, nil
+	}
+	raw, aerr := readBody(w, r, int64(rt.row.BodyLimit), f.fail)
+	if aerr != nil || len(bytes.TrimSpace(raw)) == 0 {
+		return nil, aerr
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return nil, f.fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"this route reads a JSON body: send Content-Type: application/json")
+	}
+	body, err := decodeJSON(raw, st.table.maxDepth)
+	if err != nil {
+		return nil, f.fail(http.StatusBadRequest, "bad_json", "%v", err)
+	}
+	if obj, ok := body.(map[string]any); ok && len(rt.dubbo.bodyFields) > 0 && !onlyFields(obj, rt.dubbo.bodyFields) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if !slices.Contains(rt.dubbo.bodyFields, k) {
+				if dubboproto.IsClassKey(k) {
+					return nil, f.fail(http.StatusBadRequest, "class_not_allowed", "the body sets %q: Java types come from the mapping, never from a request", k)
+				}
+				return nil, f.fail(http.StatusBadRequest, "unknown_field", "the body has a field %q this route does not take (it takes %s)", k, strings.Join(rt.dubbo.bodyFields, ", "))
+			}
+		}
+	}
+	return body, nil
+}
+
+// onlyFields reports whether every key of obj is one of fields.
+func onlyFields(obj map[string]any, fields []string) bool {
+	for k := range obj {
+		if !slices.Contains(fields, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// dubboArgs extracts every parameter and converts it to its declared type.
+func dubboArgs(r *http.Request, st *state, rt *route, vars map[string]string, body any, f dubboFail) ([]any, *apiError) {
+	d := rt.row.Dubbo
+	conv := dubboproto.Converter{Types: st.javaTypes}
+	args := make([]any, len(d.Params))
+	var query url.Values
+	if rt.dubbo.readsQuery {
+		query = r.URL.Query()
+	}
+	for i, p := range d.Params {
+		dp := &rt.dubbo.params[i]
+		t := rt.dubbo.types[i]
+		var (
+			text    string
+			isText  bool
+			jsonVal any
+			present bool
+		)
+		switch dp.src {
+		case "path":
+			text, present = vars[dp.key]
+			isText = true
+		case "query":
+			present = query.Has(dp.key)
+			text, isText = query.Get(dp.key), true
+		case "header":
+			_, present = r.Header[dp.header]
+			text, isText = r.Header.Get(dp.key), true
+		case "body":
+			if dp.key == "" {
+				jsonVal, present = body, body != nil
+				break
+			}
+			obj, ok := body.(map[string]any)
+			if body != nil && !ok {
+				return nil, f.fail(http.StatusBadRequest, "bad_json", "the body must be a JSON object with a field %q", dp.key)
+			}
+			jsonVal, present = obj[dp.key]
+		}
+		if !present || (!isText && jsonVal == nil) {
+			if p.Optional {
+				continue
+			}
+			return nil, f.fail(http.StatusBadRequest, "missing_parameter", "parameter %s (%s) is missing", dp.name, p.From)
+		}
+		var val any
+		var err error
+		if isText {
+			val, err = conv.FromText(t, text, dp.name)
+		} else {
+			val, err = conv.FromJSON(t, jsonVal, dp.name)
+		}
+		if err != nil {
+			return nil, paramFailure(f, err)
+		}
+		args[i] = val
+	}
+	return args, nil
+}
+
+func paramFailure(f dubboFail, err error) *apiError {
+	var classKey *dubboproto.ClassKeyError
+	if errors.As(err, &classKey) {
+		return f.fail(http.StatusBadRequest, "class_not_allowed", "%v", err)
+	}
+	return f.fail(http.StatusBadRequest, "bad_parameter", "%v", err)
+}
+
+// dubboSpan starts the client span, when tracing is on, and returns the
+// trace context the provider gets (nil when there is none); the route's
+// own attachments may not overwrite it.
+func dubboSpan(st *state, r *http.Request, rt *route) (map[string]string, func(error)) {
+	if st.tracing == nil {
+		return clientSpan(st, r, rt.dubbo.spanName)
+	}
+	d := rt.row.Dubbo
+	return clientSpan(st, r, rt.dubbo.spanName, attribute.String("rpc.system", "apache_dubbo"),
+		attribute.String("rpc.service", d.Service), attribute.String("rpc.method", d.Method), attribute.String("protogate.upstream", d.Upstream))
 }
 
 func dubboFailure(fail func(int, string, string, ...any) *apiError, err error, d *config.DubboTarget) *apiError {
@@ -304,6 +388,9 @@ func decodeValue(dec *json.Decoder, path string) (any, error) {
 }
 
 func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // what nearly every client sends, without a parse
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

@@ -51,11 +51,14 @@ func (e *ServiceNotFoundError) Is(t error) bool { return t == ErrServiceNotFound
 // callAddrs are the providers a direct call may go to: those discovered,
 // or the upstream's URLs. None discovered is no provider at all.
 func callAddrs(c *Call) ([]string, error) {
-	if c.Endpoints != nil {
+	switch {
+	case c.Endpoints != nil:
 		if len(c.Endpoints) == 0 {
 			return nil, fmt.Errorf("%w: no provider of %s is registered", ErrNoProvider, serviceKey(c))
 		}
 		return c.Endpoints, nil
+	case c.URLAddrs != nil:
+		return c.URLAddrs, nil
 	}
 	return providerAddrs(c.Upstream.URLs)
 }
@@ -107,9 +110,12 @@ func (inv *Invoker) callDirect(ctx context.Context, c *Call) (any, error) {
 // directOutcome says what a dubbo-protocol call's end tells about its
 // provider.
 func directOutcome(ctx context.Context, err error) failureKind {
+	if err == nil {
+		return answered
+	}
 	var pe *wire.ProviderException
 	switch {
-	case err == nil, errors.As(err, &pe), errors.Is(err, wire.ErrServiceNotFound):
+	case errors.As(err, &pe), errors.Is(err, wire.ErrServiceNotFound):
 		return answered
 	case errors.Is(ctx.Err(), context.Canceled), errors.Is(err, wire.ErrProviderClosing), errors.Is(err, wire.ErrClientClosed):
 		return neutral
@@ -152,6 +158,10 @@ func directError(c *Call, err error) error {
 	}
 	return err
 }
+
+// ProviderAddrs reads HOST:PORT from the dubbo://HOST:PORT URLs of an
+// upstream, for a route to give its calls as Call.URLAddrs.
+func ProviderAddrs(urls []string) ([]string, error) { return providerAddrs(urls) }
 
 // providerAddrs reads HOST:PORT from dubbo://HOST:PORT URLs.
 func providerAddrs(urls []string) ([]string, error) {

@@ -59,6 +59,10 @@ type Call struct {
 	// this service in the upstream's registry; nil when nothing discovered
 	// them (the bridge's own registry client is used then).
 	Endpoints []string
+	// URLAddrs are the upstream's URLs read once as HOST:PORT
+	// (ProviderAddrs), so a call does not parse them; nil: they are read
+	// per call.
+	URLAddrs []string
 	// Reply is set by Invoke to the attachments (dubbo) or headers
 	// (triple) the provider answered with.
 	Reply map[string]string
@@ -488,14 +492,25 @@ func responseData(b []byte) ([]byte, error) {
 // upstream alone would flap when one service of a registry has providers
 // and another has none.) Each service's own changes are DEBUG.
 type health struct {
-	log      *slog.Logger
-	now      func() time.Time
-	mu       sync.Mutex
-	services map[string]map[string]*serviceHealth // upstream → service key
-	down     map[string]int                       // upstream → services down
+	log *slog.Logger
+	now func() time.Time
+	// mu is read-locked alone on the way of an answer that changes
+	// nothing, the usual case.
+	mu       sync.RWMutex
+	services map[healthKey]*serviceHealth
+	down     map[string]int // upstream → services down
+}
+
+type healthKey struct{ upstream, service, version, group string }
+
+func healthKeyOf(c *Call) healthKey {
+	return healthKey{c.Upstream.Name, c.Service, c.Version, c.Group}
 }
 
 type serviceHealth struct {
+	// steady: reached, not failing, not down; an answer leaves it as it
+	// is. Written under mu held for writing.
+	steady       atomic.Bool
 	reached      bool      // a call has reached a provider
 	failingSince time.Time // zero while calls reach a provider
 	down         bool
@@ -508,34 +523,33 @@ type serviceHealth struct {
 const outageSettle = time.Second
 
 func newHealth(log *slog.Logger) *health {
-	return &health{log: log, now: time.Now, services: map[string]map[string]*serviceHealth{}, down: map[string]int{}}
+	return &health{log: log, now: time.Now, services: map[healthKey]*serviceHealth{}, down: map[string]int{}}
 }
 
 // observe records what a call says about reachability: an answer or an
 // exception means a provider was reached, ErrNoProvider that none was; a
 // timeout or anything else says nothing either way.
 func (h *health) observe(c *Call, err error) {
+	if err == nil {
+		h.reached(c)
+		return
+	}
 	var pe *ProviderError
 	switch {
-	case err == nil, errors.As(err, &pe):
+	case errors.As(err, &pe):
 		h.reached(c)
 	case errors.Is(err, ErrNoProvider):
 		h.missed(c, err)
 	}
 }
 
-// service returns the state of c's service; h.mu is held.
+// service returns the state of c's service; h.mu is held for writing.
 func (h *health) service(c *Call) *serviceHealth {
-	byKey := h.services[c.Upstream.Name]
-	if byKey == nil {
-		byKey = map[string]*serviceHealth{}
-		h.services[c.Upstream.Name] = byKey
-	}
-	key := serviceKey(c)
-	s := byKey[key]
+	k := healthKeyOf(c)
+	s := h.services[k]
 	if s == nil {
 		s = &serviceHealth{}
-		byKey[key] = s
+		h.services[k] = s
 	}
 	return s
 }
@@ -544,6 +558,7 @@ func (h *health) missed(c *Call, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.service(c)
+	s.steady.Store(false)
 	if s.down {
 		return
 	}
@@ -565,14 +580,22 @@ func (h *health) missed(c *Call, err error) {
 }
 
 func (h *health) reached(c *Call) {
+	h.mu.RLock()
+	s := h.services[healthKeyOf(c)]
+	h.mu.RUnlock()
+	if s != nil && s.steady.Load() {
+		return // a miss that clears steady takes the write lock: it comes after
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := h.service(c)
+	s = h.service(c)
 	s.reached, s.failingSince = true, time.Time{}
-	if !s.down {
+	wasDown := s.down
+	s.down = false
+	s.steady.Store(true)
+	if !wasDown {
 		return
 	}
-	s.down = false
 	name := c.Upstream.Name
 	h.down[name]--
 	if h.down[name] == 0 {

@@ -3,6 +3,7 @@ package dubbo
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +50,10 @@ type outliers struct {
 	log *slog.Logger
 	now func() time.Time
 	mu  sync.Mutex
-	m   map[string]*outlier // provider address
+	m   map[string]*outlier // provider address; a provider with nothing to remember has no entry
+	// n is len(m), read without mu: while no provider has an entry, a
+	// call's order and an answer's bookkeeping take no lock.
+	n atomic.Int32
 }
 
 type outlier struct {
@@ -73,6 +77,9 @@ func newOutliers(log *slog.Logger) *outliers {
 // unreachable is not tried by calls: pr dials it in the background, and it
 // is back once a connection is open.
 func (o *outliers) order(addrs []string, start int, pr prober) []string {
+	if o.n.Load() == 0 {
+		return turned(addrs, start)
+	}
 	out := make([]string, 0, len(addrs))
 	var last []string
 	trial := ""
@@ -99,6 +106,18 @@ func (o *outliers) order(addrs []string, start int, pr prober) []string {
 		out = append([]string{trial}, out...)
 	}
 	return append(out, last...)
+}
+
+// turned is addrs starting at start; addrs itself when there is one.
+func turned(addrs []string, start int) []string {
+	if len(addrs) == 1 {
+		return addrs
+	}
+	out := make([]string, len(addrs))
+	for i := range addrs {
+		out[i] = addrs[(start+i)%len(addrs)]
+	}
+	return out
 }
 
 type turnState int
@@ -134,12 +153,16 @@ func (o *outliers) state(addr string, now time.Time, pr prober) turnState {
 
 // observe records a call's outcome at addr.
 func (o *outliers) observe(addr string, kind failureKind) {
+	if (kind == neutral || kind == answered) && o.n.Load() == 0 {
+		return // nothing remembered that either could change
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	st := o.m[addr]
 	if kind == neutral {
 		if st != nil {
 			st.trial = false // another call may try it
+			o.forgetIfClear(addr, st)
 		}
 		return
 	}
@@ -149,12 +172,14 @@ func (o *outliers) observe(addr string, kind failureKind) {
 		}
 		if st != nil {
 			st.failures = 0
+			o.forgetIfClear(addr, st)
 		}
 		return
 	}
 	if st == nil {
 		st = &outlier{}
 		o.m[addr] = st
+		o.n.Store(int32(len(o.m)))
 	}
 	st.failures++
 	now := o.now()
@@ -182,6 +207,16 @@ func (o *outliers) observe(addr string, kind failureKind) {
 func (o *outliers) reinstate(addr string, st *outlier, why string) {
 	o.log.Debug("dubbo provider back in the turn", "addr", addr, "because", why)
 	*st = outlier{}
+	o.forgetIfClear(addr, st)
+}
+
+// forgetIfClear drops the entry of a provider with nothing left to
+// remember: no entry and a zero one mean the same; o.mu is held.
+func (o *outliers) forgetIfClear(addr string, st *outlier) {
+	if *st == (outlier{}) && o.m[addr] == st {
+		delete(o.m, addr)
+		o.n.Store(int32(len(o.m)))
+	}
 }
 
 // retain forgets the providers not in keep.
@@ -193,6 +228,7 @@ func (o *outliers) retain(keep map[string]bool) {
 			delete(o.m, addr)
 		}
 	}
+	o.n.Store(int32(len(o.m)))
 }
 
 // ejection is how long the n-th ejection in a row lasts.

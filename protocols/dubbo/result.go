@@ -44,7 +44,7 @@ func ResultToJSON(v any, includeClass bool) any {
 	case map[any]any:
 		m := make(map[string]any, len(x))
 		for k, val := range x {
-			m[fmt.Sprint(k)] = val
+			m[keyText(k)] = val
 		}
 		return objectToJSON(m, includeClass)
 	case map[string]any:
@@ -221,12 +221,6 @@ func (c *Converter) Result(v any, t *javatype.Type, includeClass bool) any {
 		if !ok {
 			return ResultToJSON(v, includeClass)
 		}
-		fields := make(map[string]*javatype.Type, len(decl.Fields))
-		for _, f := range decl.Fields {
-			if ft, err := javatype.Parse(f.Type); err == nil {
-				fields[f.Name] = ft
-			}
-		}
 		out := make(map[string]any, len(m))
 		for k, val := range m {
 			if isResultClassKey(k) {
@@ -235,7 +229,7 @@ func (c *Converter) Result(v any, t *javatype.Type, includeClass bool) any {
 				}
 				continue
 			}
-			out[k] = c.Result(val, fields[k], includeClass)
+			out[k] = c.Result(val, decl.fields[k], includeClass)
 		}
 		return out
 	}
@@ -257,6 +251,15 @@ func (c *Converter) resultList(v any, elem *javatype.Type, includeClass bool) an
 	return out
 }
 
+// keyText is a result key as text: fmt.Sprint's, without its cost for
+// the usual string.
+func keyText(k any) string {
+	if s, ok := k.(string); ok {
+		return s
+	}
+	return fmt.Sprint(k)
+}
+
 // stringKeyed gives an object result its string keys, whatever map type
 // the decoder made of it.
 func stringKeyed(v any) (map[string]any, bool) {
@@ -266,7 +269,7 @@ func stringKeyed(v any) (map[string]any, bool) {
 	case map[any]any:
 		m := make(map[string]any, len(x))
 		for k, val := range x {
-			m[fmt.Sprint(k)] = val
+			m[keyText(k)] = val
 		}
 		return m, true
 	}

@@ -73,19 +73,25 @@ func (c *Client) Call(ctx context.Context, addr string, inv Invocation) (any, ma
 	p := c.pool(addr)
 	for attempt := 0; ; attempt++ {
 		cn, r, err := c.roundTrip(ctx, p, &inv)
-		var cl *ConnectionLostError
-		if errors.As(err, &cl) && !cl.Sent && attempt < 2 && ctx.Err() == nil {
-			continue
-		}
 		if err != nil {
+			if unsentLoss(err) && attempt < 2 && ctx.Err() == nil {
+				continue
+			}
 			return nil, nil, err
 		}
 		v, att, err := decodeReply(r, &inv)
+		putBody(r.pooled)
 		if att[closingAttachment] == "true" {
 			cn.markClosing("closing attachment")
 		}
 		return v, att, err
 	}
+}
+
+// unsentLoss reports a connection lost before the request was written.
+func unsentLoss(err error) bool {
+	var cl *ConnectionLostError
+	return errors.As(err, &cl) && !cl.Sent
 }
 
 // roundTrip sends one request on a connection of p and waits for its
@@ -104,16 +110,26 @@ func (c *Client) roundTrip(ctx context.Context, p *pool, inv *Invocation) (*conn
 	if err != nil {
 		return cn, reply{}, err
 	}
-	if n := len(frame) - hessian.HEADER_LENGTH; n > c.opts.MaxRequestBytes {
+	if n := len(*frame) - hessian.HEADER_LENGTH; n > c.opts.MaxRequestBytes {
+		putFrame(frame)
 		return cn, reply{}, &TooLargeError{Size: n, Limit: c.opts.MaxRequestBytes}
 	}
-	cl := &call{id: id, done: make(chan reply, 1), maxResponse: inv.MaxResponseBytes}
+	cl := newCall(id, inv.MaxResponseBytes)
 	if !cn.register(cl) {
+		putFrame(frame)
+		putCall(cl)
 		return cn, reply{}, &ConnectionLostError{Cause: errConnClosed}
 	}
-	cn.send(cl, frame)
+	cn.sendPooled(cl, frame)
 	select {
 	case r := <-cl.done:
+		if r.err == nil {
+			// An answer came: its request was written, and the read
+			// loop, which took the call out of the pending ones, is done
+			// with it. (A failure may come while a writer still holds
+			// the call, so a failed call is not reused.)
+			putCall(cl)
+		}
 		return cn, r, r.err
 	case <-ctx.Done():
 		cn.forget(id)

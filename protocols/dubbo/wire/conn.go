@@ -19,6 +19,19 @@ type call struct {
 	maxResponse int
 }
 
+// calls recycles calls that were answered; see roundTrip for when one
+// is put back.
+var calls = sync.Pool{New: func() any { return &call{done: make(chan reply, 1)} }}
+
+func newCall(id int64, maxResponse int) *call {
+	c := calls.Get().(*call)
+	c.id, c.maxResponse = id, maxResponse
+	c.sent.Store(false)
+	return c
+}
+
+func putCall(c *call) { calls.Put(c) }
+
 // reply is what the read loop (or a failing connection) hands a call. The
 // body is decoded by the caller, on its own goroutine, so one big answer
 // never holds up the others on the connection.
@@ -26,12 +39,15 @@ type reply struct {
 	status byte
 	body   []byte
 	err    error
+	pooled *[]byte // body's buffer, back to its pool once decoded
 }
 
 // outFrame is a frame waiting to be written; c is nil for heartbeats.
+// A frame from the pool goes back to it once written.
 type outFrame struct {
-	b []byte
-	c *call
+	b      []byte
+	c      *call
+	pooled *[]byte
 }
 
 // conn is one multiplexed connection to a provider: calls are matched to
@@ -100,9 +116,16 @@ func (cn *conn) pendingCount() int {
 // everything queued: concurrent calls share one writev. It never reports
 // an error: a failed write fails the connection, which answers every
 // pending call.
-func (cn *conn) send(c *call, frame []byte) {
+func (cn *conn) send(c *call, frame []byte) { cn.enqueue(outFrame{b: frame, c: c}) }
+
+// sendPooled sends a frame of the pool, which is put back once written.
+func (cn *conn) sendPooled(c *call, frame *[]byte) {
+	cn.enqueue(outFrame{b: *frame, c: c, pooled: frame})
+}
+
+func (cn *conn) enqueue(f outFrame) {
 	cn.wmu.Lock()
-	cn.queue = append(cn.queue, outFrame{b: frame, c: c})
+	cn.queue = append(cn.queue, f)
 	if cn.flushing {
 		cn.wmu.Unlock()
 		return
@@ -113,6 +136,11 @@ func (cn *conn) send(c *call, frame []byte) {
 		cn.queue = cn.spare[:0]
 		cn.wmu.Unlock()
 		err := cn.writeBatch(batch)
+		for _, f := range batch {
+			if f.pooled != nil {
+				putFrame(f.pooled)
+			}
+		}
 		cn.wmu.Lock()
 		clear(batch)
 		cn.spare = batch[:0]
@@ -144,6 +172,7 @@ func (cn *conn) writeBatch(batch []outFrame) error {
 	}
 	bufs := cn.bufs // WriteTo consumes its receiver
 	_, err := bufs.WriteTo(cn.nc)
+	clear(cn.bufs) // the frames go back to their pool
 	return err
 }
 

@@ -54,62 +54,34 @@ var reservedAttachments = map[string]bool{
 	"generic": true, "dubbo": true, closingAttachment: true,
 }
 
-// encodeRequest packs the two-way request frame (header and body) with
-// hessian's codec. timeout is what the provider is told it has.
-func encodeRequest(inv *Invocation, id int64, timeout time.Duration) ([]byte, error) {
+// encodeRequest packs the two-way request frame (header and body) into a
+// frame from the pool, which the connection returns once it is written.
+// timeout is what the provider is told it has.
+func encodeRequest(inv *Invocation, id int64, timeout time.Duration) (*[]byte, error) {
 	if len(inv.Types) != len(inv.Args) {
 		return nil, fmt.Errorf("%w: %d parameter types for %d arguments", ErrBadRequest, len(inv.Types), len(inv.Args))
 	}
-	args := make([]hessian.Object, len(inv.Args))
-	for i, a := range inv.Args {
-		args[i] = a
-	}
-	types := inv.Types
-	if types == nil {
-		types = []string{} // a null list would reach the provider as nil
-	}
-	// The codec adds path, version, group, interface and timeout to this
-	// map, so it must be a fresh one, never the caller's.
-	att := make(map[string]string, len(inv.Attachments)+7)
-	for k, v := range inv.Attachments {
-		if !reservedAttachments[k] {
-			att[k] = v
-		}
-	}
-	att["generic"] = "true"
-	svc := hessian.Service{
-		Path: inv.Service, Interface: inv.Service, Group: inv.Group, Version: inv.Version,
-		Method: "$invoke", Timeout: timeout,
-	}
-	hdr := hessian.DubboHeader{SerialID: serialHessian2, Type: hessian.PackageRequest_TwoWay, ID: id}
-	params := []any{inv.Method, types, args}
-	frame, err := hessian.NewHessianCodec(nil).Write(svc, hdr, hessian.NewRequest(params, att))
+	fp := getFrame()
+	b := append((*fp)[:0], make([]byte, hessian.HEADER_LENGTH)...)
+	b, err := appendRequest(b, inv, timeout)
+	*fp = b
 	if err != nil {
-		// The codec refuses frames over the protocol's 8 MiB payload with
-		// an error of text only: measure instead of reading it.
-		if n := encodedSize(params); n > maxCodecBody {
-			return nil, &TooLargeError{Size: n, Limit: maxCodecBody}
-		}
+		putFrame(fp)
 		return nil, fmt.Errorf("%w: encoding %s.%s: %v", ErrBadRequest, inv.Service, inv.Method, err)
 	}
-	return frame, nil
+	// The protocol's limit is on the whole frame, as hessian's codec
+	// enforces it.
+	if len(b) > hessian.DEFAULT_LEN {
+		putFrame(fp)
+		return nil, &TooLargeError{Size: len(b) - hessian.HEADER_LENGTH, Limit: maxCodecBody}
+	}
+	putHeader(b, hessian.FLAG_REQUEST|hessian.FLAG_TWOWAY, id, len(b)-hessian.HEADER_LENGTH)
+	return fp, nil
 }
 
 // maxCodecBody is the largest body hessian's codec packs (DEFAULT_LEN is
 // the whole frame).
 const maxCodecBody = hessian.DEFAULT_LEN - hessian.HEADER_LENGTH
-
-// encodedSize is about how many bytes params take in hessian; used only
-// after the codec failed, to tell "too large" from other failures.
-func encodedSize(params []any) int {
-	e := hessian.NewEncoder()
-	for _, p := range params {
-		if err := e.Encode(p); err != nil {
-			return 0
-		}
-	}
-	return len(e.Buffer())
-}
 
 // encodeHeartbeat packs a two-way heartbeat request.
 func encodeHeartbeat(id int64) ([]byte, error) {

@@ -80,13 +80,14 @@ func (cn *conn) onResponse(br *bufio.Reader, h *hessian.DubboHeader) error {
 		}
 		return discard(br, h.BodyLen)
 	}
-	body := make([]byte, h.BodyLen)
+	pooled, body := getBody(h.BodyLen)
 	if _, err := io.ReadFull(br, body); err != nil {
+		putBody(pooled)
 		err = readErr(err)
 		c.done <- reply{err: &ConnectionLostError{Sent: true, Cause: err}}
 		return err
 	}
-	c.done <- reply{status: h.ResponseStatus, body: body}
+	c.done <- reply{status: h.ResponseStatus, body: body, pooled: pooled}
 	return nil
 }
 

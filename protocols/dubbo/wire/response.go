@@ -23,7 +23,10 @@ func decodeReply(r reply, inv *Invocation) (any, map[string]string, error) {
 // decodeResult reads an OK body: its kind, then the value or exception,
 // then the attachments when the kind says there are some.
 func decodeResult(body []byte, inv *Invocation) (any, map[string]string, error) {
-	d := hessian.NewDecoder(body)
+	if v, att, ok := fastResult(body, inv); ok {
+		return v, att, nil
+	}
+	d := newDecoder(body)
 	kind, err := d.Decode()
 	if err != nil {
 		return nil, nil, badBody("kind", err)
@@ -75,7 +78,7 @@ func decodeAttachments(d *hessian.Decoder, kind int32) (map[string]string, error
 
 // errorMessage is the body of a non-OK status: a string.
 func errorMessage(body []byte) string {
-	v, err := hessian.NewDecoder(body).Decode()
+	v, err := newDecoder(body).Decode()
 	if err != nil {
 		return ""
 	}
