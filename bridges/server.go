@@ -515,6 +515,10 @@ type table struct {
 	// openapi is the description of the routes, served at openapiPath.
 	openapiPath string
 	openapi     []byte
+	// domains are, per listener, the hosts its routes name in
+	// match.hosts: a request is for the one Envoy's virtual hosts would
+	// pick (hosts.go).
+	domains map[string][]string
 }
 
 type route struct {
@@ -561,6 +565,7 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 		}
 		t.byName[row.Name] = r
 		t.ordered = append(t.ordered, r)
+		t.addDomains(row)
 	}
 	for i := range rt.Former {
 		row := &rt.Former[i]
@@ -575,6 +580,7 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 		// Matched last when no Envoy names the route; their providers
 		// and connections are kept while they serve.
 		t.ordered = append(t.ordered, r)
+		t.addDomains(row)
 	}
 	if rt.OpenAPIPath != "" {
 		doc, err := openAPIOf(rt)
@@ -675,7 +681,7 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 			rt = f // sent by an Envoy still on the route's former definition
 		}
 		vars, ok := rt.matchPath(r)
-		if !ok || !rt.matchHeaders(r) {
+		if !ok || !rt.matchHeaders(r) || !t.forHost(rt, r) {
 			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Upstream: rt.upstream(),
 				Message: "the request does not match route " + name}
 		}
@@ -688,7 +694,7 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 	var matched []*route
 	for _, rt := range t.ordered {
 		vars, ok := rt.matchPath(r)
-		if !ok || !rt.matchHeaders(r) {
+		if !ok || !rt.matchHeaders(r) || !t.forHost(rt, r) {
 			continue
 		}
 		if rt.allows(r.Method) {

@@ -41,6 +41,8 @@ type Listener struct {
 	Routes         []Route        `json:"routes" doc:"http listeners: HTTP routes; dubbo listeners: Dubbo routes (match on service, group, version, method)."`
 	// Envoy's on-demand CDS (translator/filter_on_demand.go, xds/ondemand.go).
 	OnDemandClusters bool `json:"on_demand_clusters" default:"false" doc:"http listeners only: Envoy loads the cluster of an HTTP-upstream route when a request first needs it (on-demand CDS over delta ADS) instead of holding every cluster of its group; bridge clusters and clusters other listeners or filters need stay loaded. Needs Envoys that speak delta xDS (protogate bootstrap --delta); a state-of-the-world Envoy still gets every cluster." example:"true"`
+	// Envoy's VHDS (translator/route.go, xds/vhds.go).
+	OnDemandHosts bool `json:"on_demand_hosts" default:"false" doc:"http listeners only: Envoy loads the routes of a Host when a request first names it (VHDS over delta ADS), and an edit resends only the hosts whose routes changed, instead of the listener's whole route table. Pays off when routes are split by match.hosts: a host gets its own routes and the routes without hosts. Needs Envoys that speak delta xDS (protogate bootstrap --delta); a state-of-the-world Envoy still gets the whole table." example:"true"`
 }
 
 // AccessLog turns on the request log of an http listener.
@@ -70,6 +72,7 @@ type RouteMatch struct {
 	Regex   string        `json:"regex" doc:"http: an RE2 regular expression the whole path must match." example:"^/v[12]/status$"`
 	Methods []string      `json:"methods" enum:"GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" doc:"http: the methods accepted; empty means any." example:"[GET]"`
 	Headers []HeaderMatch `json:"headers" doc:"http: headers that must match too."`
+	Hosts   []string      `json:"hosts" doc:"http: the Host (:authority) values the route answers: exact names, with a port where clients send one, or a leading wildcard (*.example.com matches one or more labels); empty means any host." example:"[api.example.com, \"*.api.example.com\"]"`
 	Service string        `json:"service" doc:"dubbo: the Java interface name (exact), or a prefix ending in .* ." example:"com.example.UserService"`
 	Group   string        `json:"group" doc:"dubbo: the service group." example:"blue"`
 	Version string        `json:"version" doc:"dubbo: the service version." example:"1.0.0"`

@@ -348,8 +348,8 @@ func (v *validator) dubboListener(l *Listener, p string, routeNames map[string]s
 		rp := index(p+".routes", j)
 		v.routeName(r, rp, routeNames, false)
 		m := &r.Match
-		if m.Path != "" || m.Prefix != "" || m.Regex != "" || len(m.Methods) > 0 || len(m.Headers) > 0 {
-			v.add(rp+".match", "path, prefix, regex, methods and headers are for http listeners; match dubbo calls on service, group, version and method")
+		if m.Path != "" || m.Prefix != "" || m.Regex != "" || len(m.Methods) > 0 || len(m.Headers) > 0 || len(m.Hosts) > 0 {
+			v.add(rp+".match", "path, prefix, regex, methods, headers and hosts are for http listeners; match dubbo calls on service, group, version and method")
 		}
 		if r.Dubbo != nil || r.NATS != nil || r.HTTP != nil {
 			v.add(rp, "dubbo, nats and http targets are for http listeners; a dubbo route names its upstream")
@@ -455,6 +455,12 @@ func matchKey(m *RouteMatch, tpl *PathTemplate) string {
 	if m.Headers != nil {
 		hs, _ = json.Marshal(m.Headers)
 	}
+	if len(m.Hosts) > 0 {
+		// Routes for other hosts do not take the same requests.
+		hosts := slices.Clone(m.Hosts)
+		slices.Sort(hosts)
+		hs = append(append(hs, '|'), strings.Join(hosts, " ")...)
+	}
 	// The key reads as fmt's "%q|%q|%q|%v|%s" would, built without fmt:
 	// this runs once per route.
 	var b strings.Builder
@@ -505,6 +511,7 @@ func (v *validator) httpMatch(m *RouteMatch, p string) *PathTemplate {
 		}
 		seen[meth] = true
 	}
+	v.hosts(m.Hosts, p+".hosts")
 	for i, h := range m.Headers {
 		hp := index(p+".headers", i)
 		n := 0
@@ -529,6 +536,40 @@ func (v *validator) httpMatch(m *RouteMatch, p string) *PathTemplate {
 		}
 	}
 	return tpl
+}
+
+// maxRouteHosts bounds match.hosts: a route for more hosts than this is
+// one for any host.
+const maxRouteHosts = 64
+
+// hostPattern is a lower-case DNS name, optionally behind "*." and
+// followed by a port.
+var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$`)
+
+func (v *validator) hosts(hosts []string, p string) {
+	if len(hosts) > maxRouteHosts {
+		v.add(p, "%d hosts; at most %d (leave hosts out for a route of any host)", len(hosts), maxRouteHosts)
+		return
+	}
+	seen := map[string]bool{}
+	for i, h := range hosts {
+		hp := index(p, i)
+		switch {
+		case h == "*" || h == "":
+			v.add(hp, "%q: leave hosts out for a route of any host", h)
+		case len(h) > 253 || !hostPattern.MatchString(h):
+			v.add(hp, "%q is not a host name: lower-case DNS labels, optionally a leading *. and a :port", h)
+		case seen[h]:
+			v.add(hp, "%s is listed twice", h)
+		default:
+			if _, port, ok := strings.Cut(h, ":"); ok {
+				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+					v.add(hp, "%q: port %s is not 1-65535", h, port)
+				}
+			}
+		}
+		seen[h] = true
+	}
 }
 
 var paramFrom = regexp.MustCompile(`^(path|query|header)\.(.+)$|^body(\.(.+))?$`)

@@ -81,7 +81,7 @@ func NewRoute(l *config.Listener, r *config.Route) (Route, error) {
 	m := r.Match
 	rt := Route{
 		Name: r.Name, Listener: l.Name, BodyLimit: r.BodyLimit,
-		Match: Match{Path: m.Path, Prefix: m.Prefix, Regex: m.Regex, Methods: m.Methods, Headers: m.Headers},
+		Match: Match{Path: m.Path, Prefix: m.Prefix, Regex: m.Regex, Methods: m.Methods, Headers: m.Headers, Hosts: m.Hosts},
 	}
 	if l.AccessLog.Enabled {
 		al := l.AccessLog

@@ -86,6 +86,9 @@ type Match struct {
 	Regex   string               `json:"regex,omitempty"`
 	Methods []string             `json:"methods,omitempty"`
 	Headers []config.HeaderMatch `json:"headers,omitempty"`
+	// Hosts are the Host values the route answers (empty: any), matched
+	// as Envoy matches virtual host domains.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // DubboCall is a Dubbo route's generic call.

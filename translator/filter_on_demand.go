@@ -14,8 +14,10 @@ import (
 const onDemandTimeout = 5 * time.Second
 
 // onDemandFilter lets the Envoys of a listener with on_demand_clusters load
-// a route's cluster when a request first needs it: Envoy subscribes to it by
-// name on its ADS stream (delta xDS only) and holds the request meanwhile.
+// a route's cluster when a request first needs it, and those of a listener
+// with on_demand_hosts the routes of a Host when a request first names it:
+// Envoy subscribes to it by name on its ADS stream (delta xDS only) and
+// holds the request meanwhile.
 // It sits just before the router, so only requests every other filter
 // admitted can make an Envoy fetch a cluster, and the route it looks at is
 // the final one.
@@ -30,8 +32,11 @@ func (onDemandFilter) Name() string { return "envoy.filters.http.on_demand" }
 func (onDemandFilter) Key() string  { return "on_demand_clusters" }
 
 func (onDemandFilter) HTTPFilter(_ *build, l *config.Listener) (proto.Message, error) {
-	if !l.OnDemandClusters {
+	if !l.OnDemandClusters && !l.OnDemandHosts {
 		return nil, nil
+	}
+	if !l.OnDemandClusters {
+		return &ondemand.OnDemand{}, nil // virtual hosts only
 	}
 	return &ondemand.OnDemand{Odcds: &ondemand.OnDemandCds{
 		Source:  adsSource(),

@@ -28,6 +28,9 @@ func (b *build) buildListener(l *config.Listener, path string) {
 		}
 		b.onDemand[l.Name] = true
 	}
+	if l.OnDemandHosts && l.Protocol != config.ProtocolHTTP {
+		b.fail(path+".on_demand_hosts", "hosts load on demand on http listeners only; a %s listener has no virtual hosts", l.Protocol)
+	}
 	filters := b.networkFilters(l, path)
 	switch l.Protocol {
 	case config.ProtocolHTTP:

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,32 +19,59 @@ import (
 	"github.com/protogate/protogate/routetable"
 )
 
-// routeConfig builds the RouteConfiguration of an HTTP listener: one virtual
-// host, routes in file order. The route header is removed from every request
-// at this level, so no client copy reaches any upstream, and set again only
-// on routes to a bridge.
+// routeConfig builds the RouteConfiguration of an HTTP listener: a virtual
+// host per host routes name in match.hosts, holding those routes and the
+// ones for any host, and a "*" one holding the routes for any host, each
+// in file order. The route header is removed from every request at this
+// level, so no client copy reaches any upstream, and set again only on
+// routes to a bridge.
+//
+// A listener with on_demand_hosts also gets VHDS: the control plane serves
+// delta Envoys the configuration without its virtual hosts and each host's
+// on request, and state-of-the-world Envoys the configuration with them
+// (xds/vhds.go).
 func (b *build) routeConfig(l *config.Listener, path string) *route.RouteConfiguration {
-	vh := &route.VirtualHost{
-		Name:    l.Name,
-		Domains: []string{"*"},
-		TypedPerFilterConfig: b.perFilter(path+".filters", func(p Plugin) (proto.Message, error) {
-			if vc, ok := p.(VirtualHostConfig); ok {
-				return vc.VirtualHostConfig(b, l)
-			}
-			return nil, nil
-		}),
-	}
+	perFilter := b.perFilter(path+".filters", func(p Plugin) (proto.Message, error) {
+		if vc, ok := p.(VirtualHostConfig); ok {
+			return vc.VirtualHostConfig(b, l)
+		}
+		return nil, nil
+	})
+	built := make([]*route.Route, len(l.Routes))
+	var hosts []string
+	seen := map[string]bool{}
 	for j := range l.Routes {
-		vh.Routes = append(vh.Routes, b.route(l, &l.Routes[j], fmt.Sprintf("%s.routes[%d]", path, j)))
+		built[j] = b.route(l, &l.Routes[j], fmt.Sprintf("%s.routes[%d]", path, j))
+		for _, h := range l.Routes[j].Match.Hosts {
+			if !seen[h] {
+				seen[h] = true
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	vhost := func(name, domain string) *route.VirtualHost {
+		vh := &route.VirtualHost{Name: name, Domains: []string{domain}, TypedPerFilterConfig: perFilter}
+		for j := range l.Routes {
+			if rh := l.Routes[j].Match.Hosts; len(rh) == 0 || slices.Contains(rh, domain) {
+				vh.Routes = append(vh.Routes, built[j])
+			}
+		}
+		return vh
 	}
 	rc := &route.RouteConfiguration{
 		Name:                   l.Name,
-		VirtualHosts:           []*route.VirtualHost{vh},
 		RequestHeadersToRemove: []string{b.cfg.Bridge.RouteHeader},
 		// Route configs arrive over RDS; an unknown cluster should fail the
 		// update, not serve 503s. Except on an on-demand listener: there
 		// Envoy holds a route's cluster only once a request needed it.
 		ValidateClusters: wrapperspb.Bool(!l.OnDemandClusters),
+	}
+	for _, h := range hosts {
+		rc.VirtualHosts = append(rc.VirtualHosts, vhost(l.Name+"/"+h, h))
+	}
+	rc.VirtualHosts = append(rc.VirtualHosts, vhost(l.Name, "*"))
+	if l.OnDemandHosts {
+		rc.Vhds = &route.Vhds{ConfigSource: adsSource()}
 	}
 	if err := rc.ValidateAll(); err != nil {
 		b.fail(path+".routes", "Envoy would reject the route configuration: %v", err)

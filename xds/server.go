@@ -121,6 +121,8 @@ type Server struct {
 	// onDemand are the groups whose Envoys load clusters on demand
 	// (xds/ondemand.go).
 	onDemand *onDemandSets
+	// vhds are the open virtual-host watches (xds/vhds.go).
+	vhds     vhdsWatches
 	mu       sync.RWMutex
 	groups   map[string]*published        // group → what it is served
 	served   map[string]*routetable.Table // group → the route table its bridges finally hold
@@ -137,7 +139,7 @@ type Server struct {
 type published struct {
 	Version  string            `json:"version"`
 	Types    map[string]string `json:"type_versions"`
-	snapshot *cache.Snapshot
+	snapshot *servedSnapshot
 	At       time.Time `json:"published_at"`
 	// res are the resources as translated, served what the snapshot
 	// holds (with the bridge endpoints), members the announced bridges
@@ -168,7 +170,7 @@ func New(opts Options) *Server {
 	s.stopped = make(chan struct{})
 	s.onDemand = &onDemandSets{groups: map[string]*onDemandGroup{}}
 	s.tracker = newTracker(s)
-	s.cache = newSharedCache(nodeHash{s}, cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log}))
+	s.cache = vhdsNotify{newSharedCache(nodeHash{s}, cache.NewSnapshotCache(true, nodeHash{s}, cacheLogger{s.log})), s}
 	if err := s.cache.SetSnapshot(context.Background(), FallbackGroup, fallbackSnapshot(nil)); err != nil {
 		panic(err) // an empty snapshot is always valid
 	}

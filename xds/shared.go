@@ -9,6 +9,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -378,7 +379,9 @@ func (d *deltaSnapshot) load(typeURL string) {
 	plain := make(map[string]types.Resource, len(orig))
 	versions := make(map[string]string, len(orig))
 	values := map[string][]byte{}
-	if fs, err := d.ss.set(typeURL); err == nil {
+	if _, other := d.ss.snap.(sotwForms); other && typeURL == resource.RouteType {
+		// State-of-the-world clients are sent other route configurations.
+	} else if fs, err := d.ss.set(typeURL); err == nil {
 		names := sortedKeys(fs.returned)
 		for i, name := range names {
 			values[name] = fs.anys[i].GetValue()

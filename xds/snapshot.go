@@ -21,7 +21,7 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 // state-of-the-world clients are pushed routes alone; the same content always
 // gets the same version, across restarts too.
 func snapshotOf(res Resources) (*published, error) {
-	snap := &cache.Snapshot{}
+	snap := &servedSnapshot{Snapshot: &cache.Snapshot{}}
 	p := &published{Types: map[string]string{}, snapshot: snap, At: time.Now(), served: res}
 	all := sha256.New()
 	for _, typ := range Types {
@@ -39,6 +39,11 @@ func snapshotOf(res Resources) (*published, error) {
 		v := hex.EncodeToString(h.Sum(nil))[:16]
 		p.Types[typ] = v
 		all.Write([]byte(typ + v))
+		if typ == resource.RouteType {
+			// The version is of the whole tables: an edit of one host's
+			// routes reaches state-of-the-world Envoys too.
+			items = snap.splitVHDS(items)
+		}
 		snap.Resources[cache.GetResponseType(typ)] = cache.NewResources(v, items)
 	}
 	p.Version = hex.EncodeToString(all.Sum(nil))[:16]
@@ -147,6 +152,9 @@ func (g nackGuard) CreateWatch(req *cache.Request, sub cache.Subscription, ch ch
 // on-demand clusters out of wildcard watches (ondemand.go).
 func (g nackGuard) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
 	g.s.waitFor(req.GetNode())
+	if req.GetTypeUrl() == resource.VirtualHostType {
+		return g.s.vhdsWatch(req, sub, ch)
+	}
 	return g.s.onDemandWatch(req, sub, ch, func(sub cache.Subscription) (func(), error) {
 		if req.GetTypeUrl() == resource.EndpointType {
 			if group := (nodeHash{g.s}).ID(req.GetNode()); g.s.holdEndpoints(group) {
