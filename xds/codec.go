@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	protobuf "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -44,16 +45,61 @@ func frozenOf(resources []*anypb.Any) *frozenSet {
 	return fs
 }
 
+// deltaWires finds, by a delta response's message, the set its resources
+// are entries of and which ones, in order. It holds the message weakly:
+// the entry goes with it.
+var deltaWires sync.Map // weak.Pointer[discovery.DeltaDiscoveryResponse] → *deltaWire
+
+type deltaWire struct {
+	set     *deltaSet
+	changed []int32
+}
+
+func registerDelta(msg *discovery.DeltaDiscoveryResponse, set *deltaSet, changed []int32) {
+	if len(changed) == 0 {
+		return
+	}
+	key := weak.Make(msg)
+	deltaWires.Store(key, &deltaWire{set: set, changed: changed})
+	runtime.AddCleanup(msg, func(k weak.Pointer[discovery.DeltaDiscoveryResponse]) { deltaWires.Delete(k) }, key)
+}
+
+// deltaWireOf is how msg's resources were encoded, if they are still
+// exactly the registered entries.
+func deltaWireOf(msg *discovery.DeltaDiscoveryResponse) *deltaWire {
+	if len(msg.GetResources()) == 0 {
+		return nil
+	}
+	v, ok := deltaWires.Load(weak.Make(msg))
+	if !ok {
+		return nil
+	}
+	w := v.(*deltaWire)
+	if len(w.changed) != len(msg.Resources) {
+		return nil
+	}
+	for i, at := range w.changed {
+		if msg.Resources[i] != &w.set.entries[at] {
+			return nil
+		}
+	}
+	return w
+}
+
 // sharedCodec is gRPC's proto codec, except for a DiscoveryResponse of
-// frozen resources: those go out as the bytes marshalled once for every
-// stream, after a few bytes of this response's own (version, type and
-// nonce). Protobuf fields may come in any order, so the message is the
-// same one Envoy would get from a marshal of the whole.
+// frozen resources and a DeltaDiscoveryResponse of a delta set's entries:
+// those go out as the bytes marshalled once for every stream, after a few
+// bytes of this response's own (version, type, nonce, removals).
+// Protobuf fields may come in any order, so the message is the same one
+// Envoy would get from a marshal of the whole.
 type sharedCodec struct{ encoding.CodecV2 }
 
 func newSharedCodec() sharedCodec { return sharedCodec{encoding.GetCodecV2(proto.Name)} }
 
 func (c sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if resp, ok := v.(*discovery.DeltaDiscoveryResponse); ok {
+		return c.marshalDelta(resp)
+	}
 	resp, ok := v.(*discovery.DiscoveryResponse)
 	if !ok {
 		return c.CodecV2.Marshal(v)
@@ -69,3 +115,46 @@ func (c sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(fs.encoded)}, nil
 }
+
+// marshalDelta writes resp's own fields, then its resources as runs of
+// their set's encoding: consecutive entries are one slice.
+func (c sharedCodec) marshalDelta(resp *discovery.DeltaDiscoveryResponse) (mem.BufferSlice, error) {
+	w := deltaWireOf(resp)
+	if w == nil {
+		return c.CodecV2.Marshal(resp)
+	}
+	head, err := protobuf.Marshal(withoutResources(resp))
+	if err != nil {
+		return nil, err
+	}
+	out := mem.BufferSlice{mem.SliceBuffer(head)}
+	for i := 0; i < len(w.changed); {
+		j := i + 1
+		for j < len(w.changed) && w.changed[j] == w.changed[j-1]+1 {
+			j++
+		}
+		from, to := w.set.offsets[w.changed[i]], w.set.offsets[w.changed[j-1]+1]
+		out = append(out, mem.SliceBuffer(w.set.encoded[from:to:to]))
+		i = j
+	}
+	return out, nil
+}
+
+// withoutResources is resp's other fields, every one of them (a field
+// added to the message is not lost), sharing their values.
+func withoutResources(resp *discovery.DeltaDiscoveryResponse) *discovery.DeltaDiscoveryResponse {
+	out := &discovery.DeltaDiscoveryResponse{}
+	dst := out.ProtoReflect()
+	src := resp.ProtoReflect()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != deltaResourcesField {
+			dst.Set(fd, v)
+		}
+		return true
+	})
+	dst.SetUnknown(src.GetUnknown())
+	return out
+}
+
+// deltaResourcesField is DeltaDiscoveryResponse.resources.
+const deltaResourcesField = 2

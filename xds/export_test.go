@@ -6,3 +6,10 @@ func FrozenBuilds() int {
 	defer frozenBuilds.Unlock()
 	return frozenBuilds.n
 }
+
+// DeltaBuilds is how many delta resource sets were built.
+func DeltaBuilds() int {
+	deltaBuilds.Lock()
+	defer deltaBuilds.Unlock()
+	return deltaBuilds.n
+}

@@ -85,8 +85,15 @@ func largeMapping(routes, upstreams int, firstPath string) string {
 // beyond the configuration, its CPU per connecting client, and for a
 // one-route edit the time until the last client ACKed the new routes and
 // the CPU per client of the push (the reload's own is reported apart). Run it with -benchtime=1x;
-// PROTOGATE_BENCH_CLIENTS sets the number of clients (default 200).
+// PROTOGATE_BENCH_CLIENTS sets the number of clients (default 200). The
+// delta sub-benchmark's clients subscribe to "*" of every type over the
+// incremental protocol instead.
 func BenchmarkLargeGroup(b *testing.B) {
+	b.Run("sotw", func(b *testing.B) { benchLargeGroup(b, false) })
+	b.Run("delta", func(b *testing.B) { benchLargeGroup(b, true) })
+}
+
+func benchLargeGroup(b *testing.B, delta bool) {
 	clients := 200
 	if v, err := strconv.Atoi(os.Getenv("PROTOGATE_BENCH_CLIENTS")); err == nil && v > 0 {
 		clients = v
@@ -112,7 +119,7 @@ func BenchmarkLargeGroup(b *testing.B) {
 	defer srv.Shutdown(context.Background())
 	for i := 0; i < b.N; i++ {
 		before, cpu0 := memNow(), cpuNow()
-		stop := startLargeClients(b, srv.XDSAddr(), clients)
+		stop := startLargeClients(b, srv.XDSAddr(), clients, delta)
 		waitTypeACKed(b, srv, clients, "", "")
 		cpu1, after := cpuNow(), memNow()
 		b.ReportMetric(float64(after.total()-before.total())/float64(clients), "B/client")
@@ -160,9 +167,13 @@ func waitTypeACKed(b *testing.B, srv *xds.Server, n int, typeURL, version string
 	b.Fatal("the clients never all ACKed")
 }
 
-func startLargeClients(b *testing.B, addr string, n int) (stop func()) {
+func startLargeClients(b *testing.B, addr string, n int, delta bool) (stop func()) {
+	mode := "sotw"
+	if delta {
+		mode = "delta"
+	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), largeClientsEnv+"="+addr+" "+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), largeClientsEnv+"="+addr+" "+strconv.Itoa(n)+" "+mode)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -186,21 +197,32 @@ func startLargeClients(b *testing.B, addr string, n int) (stop func()) {
 	}
 }
 
-// largeClients is the client process. The first client decodes what it
-// is sent to learn the endpoint and route names the group's clusters and
-// listeners name; the others, like it, ask for those by name and decode
-// only a response's version and nonce, so that this process keeps up.
+// largeClients is the client process ("ADDRESS COUNT MODE"). In sotw
+// mode the first client decodes what it is sent to learn the endpoint and
+// route names the group's clusters and listeners name; the others, like
+// it, ask for those by name and decode only a response's version and
+// nonce, so that this process keeps up. In delta mode every client
+// subscribes to everything and decodes as little.
 func largeClients(spec string) int {
-	addr, count, _ := strings.Cut(spec, " ")
-	n, err := strconv.Atoi(count)
+	fields := strings.Fields(spec)
+	if len(fields) != 3 {
+		fmt.Fprintln(os.Stderr, "want ADDRESS COUNT MODE, got", spec)
+		return 2
+	}
+	addr, mode := fields[0], fields[2]
+	n, err := strconv.Atoi(fields[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	names, err := referencedNames(addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	client := largeDeltaClient
+	if mode == "sotw" {
+		names, err := referencedNames(addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		client = func(addr, id string) error { return largeClient(addr, id, names) }
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -208,7 +230,7 @@ func largeClients(spec string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := largeClient(addr, fmt.Sprintf("envoy-%04d", i), names); err != nil {
+			if err := client(addr, fmt.Sprintf("envoy-%04d", i)); err != nil {
 				errs <- err
 			}
 		}()
@@ -311,16 +333,41 @@ func largeClient(addr, id string, names map[string][]string) error {
 	return nil
 }
 
-// shallowCodec decodes a DiscoveryResponse's version, type and nonce and
-// skips its resources.
+// shallowCodec decodes a DiscoveryResponse's version, type and nonce, or
+// a DeltaDiscoveryResponse's, and skips their resources.
 type shallowCodec struct{ encoding.CodecV2 }
 
 func (c shallowCodec) Unmarshal(data grpcmem.BufferSlice, v any) error {
-	resp, ok := v.(*discovery.DiscoveryResponse)
-	if !ok {
-		return c.CodecV2.Unmarshal(data, v)
+	switch resp := v.(type) {
+	case *discovery.DiscoveryResponse:
+		return shallowDecode(data.Materialize(), func(num protowire.Number, val string) {
+			switch num {
+			case 1:
+				resp.VersionInfo = val
+			case 4:
+				resp.TypeUrl = val
+			case 5:
+				resp.Nonce = val
+			}
+		})
+	case *discovery.DeltaDiscoveryResponse:
+		return shallowDecode(data.Materialize(), func(num protowire.Number, val string) {
+			switch num {
+			case 1:
+				resp.SystemVersionInfo = val
+			case 4:
+				resp.TypeUrl = val
+			case 5:
+				resp.Nonce = val
+			}
+		})
 	}
-	b := data.Materialize()
+	return c.CodecV2.Unmarshal(data, v)
+}
+
+// shallowDecode hands set the top-level string fields of an encoded
+// message but its resources (field 2).
+func shallowDecode(b []byte, set func(protowire.Number, string)) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -328,7 +375,9 @@ func (c shallowCodec) Unmarshal(data grpcmem.BufferSlice, v any) error {
 		}
 		b = b[n:]
 		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return protowire.ParseError(n)
+			}
 			b = b[n:]
 			continue
 		}
@@ -337,14 +386,48 @@ func (c shallowCodec) Unmarshal(data grpcmem.BufferSlice, v any) error {
 			return protowire.ParseError(n)
 		}
 		b = b[n:]
-		switch num {
-		case 1:
-			resp.VersionInfo = string(val)
-		case 4:
-			resp.TypeUrl = string(val)
-		case 5:
-			resp.Nonce = string(val)
+		if num != 2 {
+			set(num, string(val))
 		}
 	}
+	return nil
+}
+
+// largeDeltaClient subscribes to "*" of every type over the incremental
+// protocol and ACKs each response for as long as the process runs.
+func largeDeltaClient(addr, id string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(shallowCodec{encoding.GetCodecV2(proto.Name)})))
+	if err != nil {
+		return err
+	}
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(context.Background())
+	if err != nil {
+		return err
+	}
+	node := &core.Node{Id: id, Cluster: "edge"}
+	for _, typ := range xds.Types {
+		if err := s.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: []string{"*"}}); err != nil {
+			return err
+		}
+	}
+	for held := 0; held < len(xds.Types); held++ {
+		resp, err := s.Recv()
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		if err := s.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
+			return err
+		}
+	}
+	go func() {
+		for {
+			resp, err := s.Recv()
+			if err != nil {
+				return
+			}
+			_ = s.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()})
+		}
+	}()
 	return nil
 }

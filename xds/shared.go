@@ -9,32 +9,32 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// sharedCache answers state-of-the-world watches with responses built once
-// per snapshot and type: every stream of a group is handed the same
-// resources, marshalled once, and the same map of what it was sent, so a
-// connected client costs its stream and not a copy of the configuration.
-// go-control-plane's snapshot cache would wrap and marshal each resource
-// anew for every response. Delta watches, and everything else, are the
-// snapshot cache's, which is given every snapshot too.
+// sharedCache answers state-of-the-world and delta watches with responses
+// built once per snapshot and type: every stream of a group is handed the
+// same resources, marshalled once, and a state-of-the-world stream the
+// same map of what it was sent, so a connected client costs its stream
+// and not a copy of the configuration. go-control-plane's snapshot cache
+// would wrap and marshal each resource anew for every response. The rest
+// (Fetch, status) is the snapshot cache's, which is given every snapshot
+// too but opens no watches.
 type sharedCache struct {
 	cache.SnapshotCache
 	hash cache.NodeHash
 
-	mu      sync.Mutex
-	snaps   map[string]*sharedSnapshot
-	watches map[string]map[int64]*sotwWatch // cache key → open watches
-	nextID  int64
+	mu           sync.Mutex
+	snaps        map[string]*sharedSnapshot
+	watches      map[string]map[int64]*sotwWatch  // cache key → open watches
+	deltaWatches map[string]map[int64]*deltaWatch // cache key → open delta watches
+	nextID       int64
 }
 
 func newSharedCache(hash cache.NodeHash, inner cache.SnapshotCache) *sharedCache {
-	return &sharedCache{SnapshotCache: inner, hash: hash,
-		snaps: map[string]*sharedSnapshot{}, watches: map[string]map[int64]*sotwWatch{}}
+	return &sharedCache{SnapshotCache: inner, hash: hash, snaps: map[string]*sharedSnapshot{},
+		watches: map[string]map[int64]*sotwWatch{}, deltaWatches: map[string]map[int64]*deltaWatch{}}
 }
 
 type sotwWatch struct {
@@ -44,12 +44,13 @@ type sotwWatch struct {
 }
 
 // sharedSnapshot is a snapshot with the responses of its types, each built
-// at the first request for it.
+// at the first request for it: sets for state-of-the-world clients,
+// deltas for delta ones.
 type sharedSnapshot struct {
-	snap  cache.ResourceSnapshot
-	delta *deltaSnapshot // what the snapshot cache is given
-	mu    sync.Mutex
-	sets  map[string]*frozenSet
+	snap   cache.ResourceSnapshot
+	mu     sync.Mutex
+	sets   map[string]*frozenSet
+	deltas map[string]*deltaSet
 }
 
 // frozenSet is one type of one snapshot as every client is sent it: the
@@ -139,17 +140,19 @@ func (r *sharedResponse) GetResponseVersion() string              { return r.fs.
 func (r *sharedResponse) GetReturnedResources() map[string]string { return r.fs.returned }
 func (r *sharedResponse) GetContext() context.Context             { return context.Background() }
 
-// ClearSnapshot forgets key in both caches.
+// ClearSnapshot forgets key in both caches, and its open delta watches as
+// go-control-plane's cache forgets them.
 func (c *sharedCache) ClearSnapshot(key string) {
 	c.mu.Lock()
 	delete(c.snaps, key)
+	delete(c.deltaWatches, key)
 	c.mu.Unlock()
 	c.SnapshotCache.ClearSnapshot(key)
 }
 
 // SetSnapshot answers the open watches of key whose version changed, in
-// the order Envoy wants the types, then hands the snapshot to the snapshot
-// cache for its delta watches.
+// the order Envoy wants the types, then the delta watches it has something
+// for, likewise, and hands the snapshot to the snapshot cache.
 func (c *sharedCache) SetSnapshot(ctx context.Context, key string, snap cache.ResourceSnapshot) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -177,7 +180,10 @@ func (c *sharedCache) SetSnapshot(ctx context.Context, key string, snap cache.Re
 			return err
 		}
 	}
-	return c.SnapshotCache.SetSnapshot(ctx, key, ss.delta)
+	if err := c.respondDeltaWatches(ctx, key, ss); err != nil {
+		return err
+	}
+	return c.SnapshotCache.SetSnapshot(ctx, key, snap)
 }
 
 // sharedOf is snap shared: the one another key (a group's canaries) holds
@@ -189,8 +195,7 @@ func (c *sharedCache) sharedOf(key string, snap cache.ResourceSnapshot) *sharedS
 			return ss
 		}
 	}
-	ss := &sharedSnapshot{snap: snap, sets: map[string]*frozenSet{}}
-	ss.delta = newDeltaSnapshot(ss)
+	ss := &sharedSnapshot{snap: snap, sets: map[string]*frozenSet{}, deltas: map[string]*deltaSet{}}
 	old := c.snaps[key]
 	if old == nil {
 		return ss
@@ -201,14 +206,12 @@ func (c *sharedCache) sharedOf(key string, snap cache.ResourceSnapshot) *sharedS
 			ss.sets[typ] = fs
 		}
 	}
-	old.mu.Unlock()
-	old.delta.mu.Lock()
-	for typ := range old.delta.plain {
-		if snap.GetVersion(typ) == old.snap.GetVersion(typ) {
-			ss.delta.frozen[typ], ss.delta.plain[typ], ss.delta.versions[typ] = old.delta.frozen[typ], old.delta.plain[typ], old.delta.versions[typ]
+	for typ, ds := range old.deltas {
+		if snap.GetVersion(typ) == ds.version {
+			ss.deltas[typ] = ds
 		}
 	}
-	old.delta.mu.Unlock()
+	old.mu.Unlock()
 	return ss
 }
 
@@ -321,8 +324,7 @@ func (c *sharedCache) respond(ss *sharedSnapshot, w *sotwWatch) error {
 	return nil
 }
 
-// GetSnapshot is the snapshot as published (the snapshot cache holds its
-// frozen form, which only marshals).
+// GetSnapshot is the snapshot as published.
 func (c *sharedCache) GetSnapshot(key string) (cache.ResourceSnapshot, error) {
 	c.mu.Lock()
 	ss := c.snaps[key]
@@ -331,114 +333,4 @@ func (c *sharedCache) GetSnapshot(key string) (cache.ResourceSnapshot, error) {
 		return c.SnapshotCache.GetSnapshot(key)
 	}
 	return ss.snap, nil
-}
-
-// deltaSnapshot is what the snapshot cache serves delta streams: the
-// resources frozen, each a message holding its name and, as unknown
-// fields, the rest of the encoding marshalled once. The cache still
-// marshals and hashes every resource it sends to every delta client; of a
-// frozen resource that is a copy of bytes, not a walk of the message.
-type deltaSnapshot struct {
-	ss       *sharedSnapshot
-	mu       sync.Mutex
-	frozen   map[string]map[string]types.ResourceWithTTL
-	plain    map[string]map[string]types.Resource
-	versions map[string]map[string]string
-}
-
-func newDeltaSnapshot(ss *sharedSnapshot) *deltaSnapshot {
-	return &deltaSnapshot{ss: ss, frozen: map[string]map[string]types.ResourceWithTTL{},
-		plain: map[string]map[string]types.Resource{}, versions: map[string]map[string]string{}}
-}
-
-func (d *deltaSnapshot) GetVersion(typeURL string) string { return d.ss.snap.GetVersion(typeURL) }
-func (d *deltaSnapshot) ConstructVersionMap() error       { return nil } // built per type when asked
-func (d *deltaSnapshot) GetResourcesAndTTL(typeURL string) map[string]types.ResourceWithTTL {
-	d.load(typeURL)
-	return d.frozen[typeURL]
-}
-func (d *deltaSnapshot) GetResources(typeURL string) map[string]types.Resource {
-	d.load(typeURL)
-	return d.plain[typeURL]
-}
-func (d *deltaSnapshot) GetVersionMap(typeURL string) map[string]string {
-	d.load(typeURL)
-	return d.versions[typeURL]
-}
-
-// load freezes one type; a resource that cannot be frozen is served as it
-// is. Versions are hashes of what the cache marshals, as it computes them.
-func (d *deltaSnapshot) load(typeURL string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.plain[typeURL]; ok {
-		return
-	}
-	orig := d.ss.snap.GetResources(typeURL)
-	frozen := make(map[string]types.ResourceWithTTL, len(orig))
-	plain := make(map[string]types.Resource, len(orig))
-	versions := make(map[string]string, len(orig))
-	values := map[string][]byte{}
-	if _, other := d.ss.snap.(sotwForms); other && typeURL == resource.RouteType {
-		// State-of-the-world clients are sent other route configurations.
-	} else if fs, err := d.ss.set(typeURL); err == nil {
-		names := sortedKeys(fs.returned)
-		for i, name := range names {
-			values[name] = fs.anys[i].GetValue()
-		}
-	}
-	for name, res := range orig {
-		r := res
-		if v, ok := values[name]; ok {
-			r = freezeResource(res, v)
-		}
-		b, err := cache.MarshalResource(r)
-		if err != nil {
-			r = res
-			if b, err = cache.MarshalResource(r); err != nil {
-				continue // the snapshot's own resources marshalled for the state of the world
-			}
-		}
-		frozen[name], plain[name], versions[name] = types.ResourceWithTTL{Resource: r}, r, cache.HashResource(b)
-	}
-	d.frozen[typeURL], d.plain[typeURL], d.versions[typeURL] = frozen, plain, versions
-}
-
-// freezeResource is an empty message of res's type with res's name (field
-// 1 of every xDS resource) and value, res's encoding, without its name, as
-// unknown fields.
-func freezeResource(res types.Resource, value []byte) types.Resource {
-	m := res.ProtoReflect()
-	fd := m.Descriptor().Fields().ByNumber(1)
-	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
-		return res
-	}
-	rest, ok := withoutField(value, 1)
-	if !ok {
-		return res
-	}
-	out := m.Type().New()
-	out.Set(fd, m.Get(fd))
-	out.SetUnknown(rest)
-	return out.Interface()
-}
-
-// withoutField is b, an encoded message, without the top-level field num.
-func withoutField(b []byte, num protowire.Number) ([]byte, bool) {
-	out := make([]byte, 0, len(b))
-	for len(b) > 0 {
-		n, typ, tl := protowire.ConsumeTag(b)
-		if tl < 0 {
-			return nil, false
-		}
-		vl := protowire.ConsumeFieldValue(n, typ, b[tl:])
-		if vl < 0 {
-			return nil, false
-		}
-		if n != num {
-			out = append(out, b[:tl+vl]...)
-		}
-		b = b[tl+vl:]
-	}
-	return out, true
 }

@@ -3,8 +3,12 @@ package xds_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -103,7 +107,7 @@ func TestClientsShareOneEncoding(t *testing.T) {
 	writeFile(t, path, largeMapping(300, 60, "/s0/items/{id}"))
 	p := start(t, "127.0.0.1:0", path)
 	want := translated(t, path)
-	built := xds.FrozenBuilds()
+	built, deltaBuilt := xds.FrozenBuilds(), xds.DeltaBuilds()
 
 	check := func(who, typ string, got map[string]types.Resource) {
 		t.Helper()
@@ -145,6 +149,9 @@ func TestClientsShareOneEncoding(t *testing.T) {
 	if n := xds.FrozenBuilds() - built; n > len(xds.Types) {
 		t.Fatalf("%d resource sets were marshalled for 8 clients of one version; want at most one per type (%d)", n, len(xds.Types))
 	}
+	if n := xds.DeltaBuilds() - deltaBuilt; n > len(xds.Types) {
+		t.Fatalf("%d delta resource sets were marshalled for 2 delta clients of one version; want at most one per type (%d)", n, len(xds.Types))
+	}
 
 	// One route changes: every client gets the new routes, marshalled once.
 	built = xds.FrozenBuilds()
@@ -181,6 +188,8 @@ type rawDelta struct {
 	node *core.Node
 }
 
+// openRawDelta opens a delta ADS stream that a stuck test gives up after
+// a minute.
 func openRawDelta(t *testing.T, addr, id string) *rawDelta {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -188,7 +197,9 @@ func openRawDelta(t *testing.T, addr, id string) *rawDelta {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +225,94 @@ func (d *rawDelta) take(t *testing.T, typ string) map[string]types.Resource {
 		t.Fatal(err)
 	}
 	return decode(t, anys)
+}
+
+// TestDeltaEditSendsOnlyTheChange: after an edit that moves one
+// upstream's endpoint and drops another upstream, a delta client
+// subscribed to everything is sent only resources that changed and the
+// names of those gone, and ends up holding exactly the new translation.
+func TestDeltaEditSendsOnlyTheChange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mapping.yaml")
+	writeFile(t, path, largeMapping(300, 60, "/s0/items/{id}"))
+	p := start(t, "127.0.0.1:0", path)
+	want := translated(t, path)
+
+	d := openRawDelta(t, p.srv.XDSAddr(), "delta-edit")
+	held := map[string]map[string]types.Resource{}
+	for _, typ := range xds.Types {
+		held[typ] = d.take(t, typ)
+	}
+	if diff := differences(held, want); diff != "" {
+		t.Fatalf("before the edit: %s", diff)
+	}
+
+	// u2 (HTTP) moves, u59 (HTTP) is dropped.
+	edited := strings.Replace(largeMapping(300, 59, "/s0/items/{id}"), `"127.0.2.1:8080"`, `"127.0.2.9:8080"`, 1)
+	writeFile(t, path, edited)
+	next := translated(t, path)
+	var removed []string
+	for typ := range want {
+		for name := range want[typ] {
+			if _, ok := next[typ][name]; !ok {
+				removed = append(removed, typ+" "+name)
+			}
+		}
+	}
+	if !slices.Contains(removed, resource.ClusterType+" http/u59") || proto.Equal(want[resource.EndpointType]["http/u2"], next[resource.EndpointType]["http/u2"]) {
+		t.Fatalf("the edit does not drop cluster u59 and move u2's endpoint (removed: %v)", removed)
+	}
+	var gone []string
+	for differences(held, next) != "" {
+		resp, err := d.s.Recv()
+		if err != nil {
+			t.Fatalf("before holding the edit (%s): %v", differences(held, next), err)
+		}
+		typ := resp.GetTypeUrl()
+		for _, r := range resp.GetResources() {
+			m, err := r.GetResource().UnmarshalNew()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old, ok := held[typ][r.GetName()]; ok && proto.Equal(old, m) {
+				t.Fatalf("%s %q was sent again unchanged", typ, r.GetName())
+			}
+			held[typ][r.GetName()] = m
+		}
+		for _, name := range resp.GetRemovedResources() {
+			if _, ok := held[typ][name]; !ok {
+				t.Fatalf("%s %q was removed, but the client did not hold it", typ, name)
+			}
+			delete(held[typ], name)
+			gone = append(gone, typ+" "+name)
+		}
+		if err := d.s.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: resp.GetNonce()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(removed)
+	slices.Sort(gone)
+	if !slices.Equal(gone, removed) {
+		t.Fatalf("removals sent: %v, want %v", gone, removed)
+	}
+}
+
+// differences says how held differs from want, or "".
+func differences(held, want map[string]map[string]types.Resource) string {
+	for _, typ := range slices.Sorted(maps.Keys(want)) {
+		if typ == xds.TableType {
+			continue // the bridges' type, not an Envoy's
+		}
+		if len(held[typ]) != len(want[typ]) {
+			return fmt.Sprintf("%d %s resources, want %d", len(held[typ]), typ, len(want[typ]))
+		}
+		for name, w := range want[typ] {
+			if !proto.Equal(w, held[typ][name]) {
+				return fmt.Sprintf("%s %q differs from the translation", typ, name)
+			}
+		}
+	}
+	return ""
 }
 
 // TestSlowClientDoesNotHoldOthers: a client that stops reading in the
