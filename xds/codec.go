@@ -1,14 +1,18 @@
 package xds
 
 import (
+	"crypto/sha256"
+	"errors"
 	"runtime"
 	"sync"
+	"unicode/utf8"
 	"weak"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	protobuf "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -158,3 +162,97 @@ func withoutResources(resp *discovery.DeltaDiscoveryResponse) *discovery.DeltaDi
 
 // deltaResourcesField is DeltaDiscoveryResponse.resources.
 const deltaResourcesField = 2
+
+// Unmarshal decodes requests as gRPC's proto codec does, except the names
+// of a state-of-the-world request: Envoy sends every name it subscribes to
+// with every request (two thousand endpoint names is some 60 KB of strings
+// a request, on each ACK too), and the streams of a group send the same
+// list, so a list seen before is the one already held, not a new copy.
+func (c sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	req, ok := v.(*discovery.DiscoveryRequest)
+	if !ok {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
+	h := sha256.New()
+	var rest []byte
+	count := 0
+	for in := b; len(in) > 0; {
+		num, typ, n := protowire.ConsumeTag(in)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, in[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		if num == 3 && typ == protowire.BytesType { // resource_names
+			name, _ := protowire.ConsumeBytes(in[n:])
+			h.Write([]byte{0})
+			h.Write(name)
+			count++
+		} else {
+			rest = append(rest, in[:n+m]...)
+		}
+		in = in[n+m:]
+	}
+	if count == 0 {
+		return protobuf.Unmarshal(b, req)
+	}
+	if err := protobuf.Unmarshal(rest, req); err != nil {
+		return err
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	req.ResourceNames = requestNames.get(key, func() ([]string, error) {
+		names := make([]string, 0, count)
+		for in := b; len(in) > 0; {
+			num, typ, n := protowire.ConsumeTag(in)
+			m := protowire.ConsumeFieldValue(num, typ, in[n:])
+			if num == 3 && typ == protowire.BytesType {
+				name, _ := protowire.ConsumeBytes(in[n:])
+				if !utf8.Valid(name) {
+					return nil, errors.New("resource_names: invalid UTF-8")
+				}
+				names = append(names, string(name))
+			}
+			in = in[n+m:]
+		}
+		return names, nil
+	})
+	if req.ResourceNames == nil {
+		return errors.New("resource_names: invalid UTF-8")
+	}
+	return nil
+}
+
+// requestNames are the name lists requests carried, by their hash; read
+// only once handed out. Bounded as nameInterner is.
+var requestNames = &nameLists{lists: map[[32]byte][]string{}}
+
+type nameLists struct {
+	mu    sync.Mutex
+	lists map[[32]byte][]string
+}
+
+func (l *nameLists) get(key [32]byte, build func() ([]string, error)) []string {
+	l.mu.Lock()
+	names, ok := l.lists[key]
+	l.mu.Unlock()
+	if ok {
+		return names
+	}
+	names, err := build()
+	if err != nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lists) >= maxInterned {
+		l.lists = map[[32]byte][]string{}
+	}
+	l.lists[key] = names
+	return names
+}

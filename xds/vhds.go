@@ -29,6 +29,24 @@ type servedSnapshot struct {
 	mu     sync.Mutex
 	hosts  map[string]vhdsEntry // "config/host" → the virtual host answering it
 	deltaV map[string]string    // route configuration → version of its delta form
+	// byType caches GetResources, which go-control-plane builds anew on
+	// every call, and the caches call for every request of every client.
+	byType map[string]map[string]types.Resource
+}
+
+// GetResources is the snapshot's, made once per type; read-only.
+func (s *servedSnapshot) GetResources(typeURL string) map[string]types.Resource {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.byType[typeURL]; ok {
+		return m
+	}
+	m := s.Snapshot.GetResources(typeURL)
+	if s.byType == nil {
+		s.byType = map[string]map[string]types.Resource{}
+	}
+	s.byType[typeURL] = m
+	return m
 }
 
 // splitVHDS returns route configurations as delta Envoys get them, and
@@ -143,17 +161,19 @@ func (s *servedSnapshot) buildVhost(name string) vhdsEntry {
 // changes, Envoy drops the virtual hosts it loaded and needs them again.
 func (s *servedSnapshot) deltaVersion(config string) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.deltaV[config]; ok {
+	v, ok := s.deltaV[config]
+	s.mu.Unlock()
+	if ok {
 		return v
 	}
-	v := ""
 	if r, ok := s.GetResources(resource.RouteType)[config]; ok {
 		if b, err := deterministic.Marshal(r); err == nil {
 			sum := sha256.Sum256(b)
 			v = hex.EncodeToString(sum[:8])
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.deltaV == nil {
 		s.deltaV = map[string]string{}
 	}
