@@ -42,11 +42,13 @@ var encodings sync.Map // weak.Pointer[Table] → *routetablepb.RouteTable
 // encoded from, so that the control plane, handed the translator's
 // resources, does not decode ten thousand routes it holds already. It
 // holds neither: an entry goes when its resource does.
-var encoded sync.Map // weak.Pointer[routetablepb.RouteTable] → *Table
+var encoded sync.Map // weak.Pointer[routetablepb.RouteTable] → weak.Pointer[Table]
 
 func encodedFrom(r *routetablepb.RouteTable, t *Table) {
 	key := weak.Make(r)
-	encoded.Store(key, t)
+	// The table is held weakly too: encodings holds the resource while the
+	// table lives, and a strong table here would keep both for ever.
+	encoded.Store(key, weak.Make(t))
 	runtime.AddCleanup(r, func(k weak.Pointer[routetablepb.RouteTable]) { encoded.Delete(k) }, key)
 }
 
@@ -57,8 +59,7 @@ func FromResource(r *routetablepb.RouteTable) (*Table, error) {
 		// Encoded here from this table (tables are not changed once
 		// built), with its bytes as they were; it is validated as a
 		// received one would be.
-		if versionOf(r.GetTable()) == r.GetVersion() {
-			t := v.(*Table)
+		if t := v.(weak.Pointer[Table]).Value(); t != nil && versionOf(r.GetTable()) == r.GetVersion() {
 			if err := t.Validate(); err != nil {
 				return nil, err
 			}

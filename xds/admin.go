@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -223,7 +225,7 @@ func (s *Server) configDump(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"node": id, "group": node.Group, "fallback": node.Fallback, "canary": node.Canary}
 	resources := map[string]any{}
 	for _, typ := range Types {
-		resources[typ] = map[string]any{"version": snap.GetVersion(typ), "resources": resourceJSON(snap.GetResources(typ))}
+		resources[typ] = map[string]any{"version": snap.GetVersion(typ), "resources": resourceJSON(dumpResources(snap, typ))}
 	}
 	out["resources"] = resources
 	out["acked"] = s.ackedDump(node)
@@ -239,7 +241,7 @@ func (s *Server) ackedDump(node NodeStatus) map[string]any {
 		entry := map[string]any{"version": ack.Version, "at": ack.At}
 		if typ != TableType {
 			if snap := s.tracker.resourcesOf(node.Group, typ, ack.Version); snap != nil {
-				entry["resources"] = resourceJSON(snap.GetResources(typ))
+				entry["resources"] = resourceJSON(dumpResources(snap, typ))
 			}
 		}
 		out[typ] = entry
@@ -276,4 +278,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// dumpResources are snap's resources of typ as /config_dump shows them:
+// route configurations with VHDS whole, virtual hosts and all, as the
+// mapping made them (delta Envoys load the virtual hosts one by one,
+// state-of-the-world ones get them without VHDS).
+func dumpResources(snap cache.ResourceSnapshot, typ string) map[string]types.Resource {
+	res := snap.GetResources(typ)
+	ss, ok := snap.(*servedSnapshot)
+	if !ok || typ != resource.RouteType || len(ss.whole) == 0 {
+		return res
+	}
+	out := make(map[string]types.Resource, len(res))
+	for name, r := range res {
+		if w, ok := ss.whole[name]; ok {
+			r = w
+		}
+		out[name] = r
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"sync"
@@ -177,6 +178,7 @@ func (c sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	defer buf.Free()
 	b := buf.ReadOnlyData()
 	h := sha256.New()
+	var size [binary.MaxVarintLen64]byte
 	var rest []byte
 	count := 0
 	for in := b; len(in) > 0; {
@@ -190,7 +192,8 @@ func (c sharedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		}
 		if num == 3 && typ == protowire.BytesType { // resource_names
 			name, _ := protowire.ConsumeBytes(in[n:])
-			h.Write([]byte{0})
+			// Each name after its length: no list hashes as another.
+			h.Write(size[:binary.PutUvarint(size[:], uint64(len(name)))])
 			h.Write(name)
 			count++
 		} else {

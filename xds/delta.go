@@ -54,6 +54,9 @@ func (ss *sharedSnapshot) deltaSet(typeURL string) (*deltaSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !slices.Contains(Types, typeURL) {
+		return ds, nil // a type clients name, not one served: nothing kept for it
+	}
 	ss.deltas[typeURL] = ds
 	return ds, nil
 }
@@ -224,8 +227,10 @@ func (c *sharedCache) respondDelta(ctx context.Context, ss *sharedSnapshot, w *d
 		return true, nil
 	default:
 		// The stream's channel holds two responses per type and a watch
-		// is answered once, so it cannot be full.
-		return false, fmt.Errorf("delta response channel full for %s", typeURL)
+		// is answered once, so it is not full; were it, one stream must
+		// not fail the group's publish: the watch stays open and the next
+		// snapshot answers it.
+		return false, nil
 	}
 }
 

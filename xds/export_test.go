@@ -13,3 +13,6 @@ func DeltaBuilds() int {
 	defer deltaBuilds.Unlock()
 	return deltaBuilds.n
 }
+
+// MaxVHDSPerStream is how many hosts one Envoy is served.
+const MaxVHDSPerStream = maxVHDSPerStream

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -80,6 +81,9 @@ func (ss *sharedSnapshot) set(typeURL string) (*frozenSet, error) {
 	fs, err := freeze(typeURL, ss.snap.GetVersion(typeURL), sotwResources(ss.snap, typeURL))
 	if err != nil {
 		return nil, err
+	}
+	if !slices.Contains(Types, typeURL) {
+		return fs, nil // a type clients name, not one served: nothing kept for it
 	}
 	ss.sets[typeURL] = fs
 	return fs, nil
@@ -318,8 +322,8 @@ func (c *sharedCache) respond(ss *sharedSnapshot, w *sotwWatch) error {
 	case w.ch <- &sharedResponse{req: w.req, fs: fs}:
 	default:
 		// The stream's channel holds one response per type it watches
-		// and a watch is answered once, so it cannot be full.
-		return fmt.Errorf("response channel full for %s", typeURL)
+		// and a watch is answered once, so it is not full; were it, one
+		// stream must not fail the group's publish.
 	}
 	return nil
 }

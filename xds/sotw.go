@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -129,6 +130,11 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 	}
 	if err := st.a.callbacks.OnStreamRequest(st.id, req); err != nil {
 		return err
+	}
+	if !servedType(typeURL) {
+		// Nothing of a type not served is ever sent; keeping no state for
+		// it bounds what a client's type URLs can make the stream hold.
+		return nil
 	}
 	t := st.types[typeURL]
 	var sub *sotwSub
@@ -279,8 +285,10 @@ const maxInterned = 1024
 func (in *nameInterner) intern(typeURL string, names []string) *nameSet {
 	h := sha256.New()
 	h.Write([]byte(typeURL))
+	var size [binary.MaxVarintLen64]byte
 	for _, n := range names {
-		h.Write([]byte{0})
+		// Each name after its length: no list of names hashes as another.
+		h.Write(size[:binary.PutUvarint(size[:], uint64(len(n)))])
 		h.Write([]byte(n))
 	}
 	var key [32]byte

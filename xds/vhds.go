@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -28,7 +30,8 @@ type servedSnapshot struct {
 
 	mu     sync.Mutex
 	hosts  map[string]vhdsEntry // "config/host" → the virtual host answering it
-	deltaV map[string]string    // route configuration → version of its delta form
+	bodies map[*route.VirtualHost]*pickedVhost
+	deltaV map[string]string // route configuration → version of its delta form
 	// byType caches GetResources, which go-control-plane builds anew on
 	// every call, and the caches call for every request of every client.
 	byType map[string]map[string]types.Resource
@@ -89,16 +92,52 @@ func (s *servedSnapshot) sotwForm(typeURL string) (map[string]types.Resource, bo
 	return s.sotw, true
 }
 
-// vhdsEntry is one requested host's virtual host, and its version.
+// vhdsEntry is one requested host's virtual host: its name, and for a
+// host the server knows, the virtual host answering it (shared by every
+// host it answers) and the version. An unknown name has neither.
 type vhdsEntry struct {
-	res     *discovery.Resource
+	name, host string
+	picked     *pickedVhost
+	version    string
+}
+
+// pickedVhost is a virtual host of a route configuration encoded once,
+// without its name and domains, which each host's copy puts in front.
+type pickedVhost struct {
+	body    []byte
 	version string
 }
 
-// maxVHDSHosts bounds the virtual hosts built per snapshot: a host is
-// whatever a client put in its Host header, and past the bound each is
-// built per request instead of kept.
+const unknownVersion = "unknown"
+
+// resource is e as a delta resource. Its bytes are made per response (a
+// few bytes of name and domain before the shared body) and dropped after,
+// so a host kept costs its name, not a copy of its routes.
+func (e vhdsEntry) resource() *discovery.Resource {
+	r := &discovery.Resource{Name: e.name, Aliases: []string{e.name}}
+	if e.picked == nil {
+		return r
+	}
+	b := make([]byte, 0, len(e.name)+len(e.host)+8+len(e.picked.body))
+	b = protowire.AppendTag(b, 1, protowire.BytesType) // VirtualHost.name
+	b = protowire.AppendString(b, e.name)
+	b = protowire.AppendTag(b, 2, protowire.BytesType) // VirtualHost.domains
+	b = protowire.AppendString(b, e.host)
+	b = append(b, e.picked.body...)
+	r.Version, r.Resource = e.version, &anypb.Any{TypeUrl: resource.VirtualHostType, Value: b}
+	return r
+}
+
+// maxVHDSHosts bounds the hosts remembered per snapshot: a host is
+// whatever a client put in its Host header. Past the bound a host is
+// worked out on each request for it, which costs a lookup and a hash.
 const maxVHDSHosts = 4096
+
+// maxVHDSPerStream bounds the hosts one Envoy is served: past it, a new
+// host gets the answer for a name the server does not know (Envoy answers
+// 404), so that random Host headers cannot grow an Envoy's routes, or the
+// work of answering it, without end.
+const maxVHDSPerStream = 1024
 
 // namespaceVersion is the version of a subscription to a route
 // configuration's whole namespace, which Envoy starts VHDS with: it is
@@ -131,7 +170,7 @@ func (s *servedSnapshot) vhost(name string) vhdsEntry {
 }
 
 func (s *servedSnapshot) buildVhost(name string) vhdsEntry {
-	unknown := vhdsEntry{res: &discovery.Resource{Name: name, Aliases: []string{name}}, version: "unknown"}
+	unknown := vhdsEntry{name: name, version: unknownVersion}
 	i := strings.LastIndex(name, "/")
 	if i < 0 {
 		return unknown
@@ -141,20 +180,40 @@ func (s *servedSnapshot) buildVhost(name string) vhdsEntry {
 	if rc == nil || host == "" {
 		return unknown
 	}
-	picked := pickVhost(rc.GetVirtualHosts(), host)
+	picked := s.picked(config, pickVhost(rc.GetVirtualHosts(), host))
 	if picked == nil {
 		return unknown
 	}
-	vh := proto.CloneOf(picked)
-	vh.Name, vh.Domains = name, []string{host}
-	b, err := deterministic.Marshal(vh)
-	if err != nil {
-		return unknown
+	sum := sha256.Sum256([]byte(picked.version + "\x00" + host))
+	return vhdsEntry{name: name, host: host, picked: picked, version: hex.EncodeToString(sum[:8])}
+}
+
+// picked is vh of config encoded once per snapshot.
+func (s *servedSnapshot) picked(config string, vh *route.VirtualHost) *pickedVhost {
+	if vh == nil {
+		return nil
 	}
-	sum := sha256.Sum256(append(b, s.deltaVersion(config)...))
-	version := hex.EncodeToString(sum[:8])
-	return vhdsEntry{version: version, res: &discovery.Resource{Name: name, Aliases: []string{name}, Version: version,
-		Resource: &anypb.Any{TypeUrl: resource.VirtualHostType, Value: b}}}
+	s.mu.Lock()
+	p, ok := s.bodies[vh]
+	s.mu.Unlock()
+	if ok {
+		return p
+	}
+	body := proto.CloneOf(vh)
+	body.Name, body.Domains = "", nil
+	b, err := deterministic.Marshal(body)
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(append(slices.Clip(b), s.deltaVersion(config)...))
+	p = &pickedVhost{body: b, version: hex.EncodeToString(sum[:8])}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bodies == nil {
+		s.bodies = map[*route.VirtualHost]*pickedVhost{}
+	}
+	s.bodies[vh] = p
+	return p
 }
 
 // deltaVersion is the version of config as delta Envoys hold it: when it
@@ -294,21 +353,28 @@ func (s *Server) answerVHDS(key string, w *vhdsWatch) bool {
 	next := make(map[string]string, len(w.sub.SubscribedResources()))
 	var changed []*discovery.Resource
 	differs := false
+	hosts := 0
 	for name := range w.sub.SubscribedResources() {
-		var e vhdsEntry
-		switch {
+		if v, ok := held[name]; ok && v != unknownVersion && v != namespaceVersion {
+			hosts++
+		}
+	}
+	for name := range w.sub.SubscribedResources() {
+		e := vhdsEntry{name: name, version: unknownVersion}
+		switch v, ok := held[name]; {
 		case !strings.Contains(name, "/") && served != nil && served.whole[name] != nil:
 			e.version = namespaceVersion
-		case served != nil:
-			e = served.vhost(name)
-		default:
-			e = vhdsEntry{res: &discovery.Resource{Name: name, Aliases: []string{name}}, version: "unknown"}
+		case served == nil:
+		case ok && v != unknownVersion || hosts < maxVHDSPerStream:
+			if e = served.vhost(name); !ok && e.picked != nil {
+				hosts++
+			}
 		}
 		next[name] = e.version
 		if held[name] != e.version {
 			differs = true
-			if e.res != nil {
-				changed = append(changed, e.res)
+			if e.version != namespaceVersion {
+				changed = append(changed, e.resource())
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/protogate/protogate/xds"
 )
 
 const vhdsMapping = `listeners:
@@ -216,4 +219,40 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestVHDSBoundsHostsPerEnvoy: random Host headers cannot grow what one
+// Envoy is served without end: past the bound a new host is answered as
+// one the server does not know, and the hosts already served stay.
+func TestVHDSBoundsHostsPerEnvoy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mapping.yaml")
+	writeFile(t, path, vhdsFile("/users", "/healthz"))
+	p := start(t, "127.0.0.1:0", path)
+	c := openVHDS(t, p.srv.XDSAddr())
+	names := []string{"public/api.example.com"}
+	for i := 0; i < xds.MaxVHDSPerStream+9; i++ {
+		names = append(names, fmt.Sprintf("public/h%d.test", i))
+	}
+	c.subscribe(resource.VirtualHostType, names[:1]...)
+	if got := hostsOf(t, c.next(resource.VirtualHostType, 5*time.Second)); got["public/api.example.com"] != "api.example.com users,health" {
+		t.Fatalf("first host: %v", got)
+	}
+	c.subscribe(resource.VirtualHostType, names[1:]...)
+	got := hostsOf(t, c.next(resource.VirtualHostType, 5*time.Second))
+	served, unknown := 0, 0
+	for _, v := range got {
+		if v == "(unknown)" {
+			unknown++
+		} else {
+			served++
+		}
+	}
+	if served != xds.MaxVHDSPerStream-1 || unknown != 10 {
+		t.Fatalf("served %d and refused %d new hosts; want %d and 10", served, unknown, xds.MaxVHDSPerStream-1)
+	}
+	// The edit of the first host's routes still reaches it.
+	writeFile(t, path, vhdsFile("/users/v2", "/healthz"))
+	if got := hostsOf(t, c.next(resource.VirtualHostType, 5*time.Second)); len(got) != 1 || got["public/api.example.com"] == "" {
+		t.Fatalf("after the edit: %d hosts %v", len(got), got["public/api.example.com"])
+	}
 }
