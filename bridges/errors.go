@@ -97,15 +97,20 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, fail func(int
 
 // readAllOf reads the whole body. A body whose Content-Length is known
 // (and within limit, which readBody checked) is read into one buffer of
-// its size; net/http's body already stops at that length. Otherwise the
-// body is read through http.MaxBytesReader, which stops at limit.
+// its size, up to preallocMax: a client declaring a large body must send
+// it before the bridge holds it. net/http's body already stops at that
+// length. Otherwise the body is read through http.MaxBytesReader, which
+// stops at limit.
+// preallocMax is the most readAllOf allocates before bytes arrive.
+const preallocMax = 64 << 10
+
 func readAllOf(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	n := r.ContentLength
 	if n < 0 || n > limit {
 		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	}
 	// One byte more, so the read that finds the end has room.
-	buf := make([]byte, 0, n+1)
+	buf := make([]byte, 0, min(n, preallocMax)+1)
 	for {
 		m, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
@@ -115,7 +120,9 @@ func readAllOf(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, err
 		case err != nil:
 			return buf, err
 		case len(buf) == cap(buf):
-			buf = append(buf, 0)[:len(buf)] // a body longer than it said: let net/http's reader tell
+			// Past what was allocated: more of a large body, or a body
+			// longer than it said (net/http's reader tells).
+			buf = append(buf, 0)[:len(buf)]
 		}
 	}
 }

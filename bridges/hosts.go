@@ -33,6 +33,23 @@ func (t *table) forHost(rt *route, r *http.Request) bool {
 	return picked != "" && slices.Contains(hosts, picked)
 }
 
+// hostIsOwn says whether r's host is one rt names (any, when it names
+// none), exactly or by a wildcard: what a request Envoy sent to rt by name
+// must hold, whichever virtual hosts that Envoy had.
+func (rt *route) hostIsOwn(r *http.Request) bool {
+	hosts := rt.row.Match.Hosts
+	if len(hosts) == 0 {
+		return true
+	}
+	host := strings.ToLower(r.Host)
+	for _, h := range hosts {
+		if h == host || strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:]) && len(host) > len(h)-1 {
+			return true
+		}
+	}
+	return false
+}
+
 // pickDomain is the domain of domains a request for host goes to, as
 // Envoy matches virtual host domains against the Host header as sent,
 // port included: the host itself, else the longest "*." wildcard it ends

@@ -677,11 +677,13 @@ func (t *table) find(r *http.Request, name string) (*route, map[string]string, *
 		if !ok {
 			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "unknown_route", Message: fmt.Sprintf("no bridge route is named %q", name)}
 		}
-		if f := t.former[name]; f != nil && !rt.takes(r) && f.takes(r) {
+		if f := t.former[name]; f != nil && !(rt.takes(r) && rt.hostIsOwn(r)) && f.takes(r) && f.hostIsOwn(r) {
 			rt = f // sent by an Envoy still on the route's former definition
 		}
 		vars, ok := rt.matchPath(r)
-		if !ok || !rt.matchHeaders(r) || !t.forHost(rt, r) {
+		// Envoy picked the virtual host already, maybe from routes older or
+		// newer than these: the host need only be one the route names.
+		if !ok || !rt.matchHeaders(r) || !rt.hostIsOwn(r) {
 			return nil, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Route: name, Upstream: rt.upstream(),
 				Message: "the request does not match route " + name}
 		}
