@@ -2,7 +2,6 @@ package xds
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -45,20 +44,9 @@ var deltaBuilds struct {
 // deltaSet is the snapshot's delta set of typeURL, built at the first
 // request for it.
 func (ss *sharedSnapshot) deltaSet(typeURL string) (*deltaSet, error) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ds, ok := ss.deltas[typeURL]; ok {
-		return ds, nil
-	}
-	ds, err := freezeDelta(typeURL, ss.snap.GetVersion(typeURL), ss.snap.GetResources(typeURL))
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(Types, typeURL) {
-		return ds, nil // a type clients name, not one served: nothing kept for it
-	}
-	ss.deltas[typeURL] = ds
-	return ds, nil
+	return memo(&ss.mu, ss.deltas, typeURL, func() (*deltaSet, error) {
+		return freezeDelta(typeURL, ss.snap.GetVersion(typeURL), ss.snap.GetResources(typeURL))
+	})
 }
 
 // freezeDelta marshals resources once, in name order. A resource's
@@ -66,20 +54,15 @@ func (ss *sharedSnapshot) deltaSet(typeURL string) (*deltaSet, error) {
 // encoding), so a client reconnecting with initial_resource_versions from
 // either is not resent what it holds.
 func freezeDelta(typeURL, version string, resources map[string]types.Resource) (*deltaSet, error) {
-	names := make([]string, 0, len(resources))
-	for n := range resources {
-		names = append(names, n)
+	names, values, err := marshalSorted(typeURL, resources)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	values := make([][]byte, len(names))
 	versions := make([]string, len(names))
 	size := 0
 	for i, name := range names {
-		value, err := cache.MarshalResource(resources[name])
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", typeURL, name, err)
-		}
-		values[i], versions[i] = value, cache.HashResource(value)
+		value := values[i]
+		versions[i] = cache.HashResource(value)
 		size += protowire.SizeTag(2) + protowire.SizeBytes(entrySize(typeURL, name, versions[i], len(value)))
 	}
 	ds := &deltaSet{version: version, names: names, index: make(map[string]int32, len(names)),

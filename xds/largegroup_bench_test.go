@@ -29,6 +29,7 @@ import (
 	protobuf "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/protogate/protogate/internal/testmapping"
 	"github.com/protogate/protogate/xds"
 )
 
@@ -37,45 +38,9 @@ import (
 const largeClientsEnv = "PROTOGATE_BENCH_LARGE_CLIENTS"
 
 // largeMapping is one group ("edge") of routes over upstreams of every
-// protocol, as the translator's own benchmark builds it.
+// protocol, the first route's path being firstPath.
 func largeMapping(routes, upstreams int, firstPath string) string {
-	var b strings.Builder
-	b.WriteString("listeners:\n  - name: public\n    address: 127.0.0.1:10000\n")
-	b.WriteString("    filters: { local_ratelimit: { requests: 1000 }, cors: { allow_origins: [\"*\"] } }\n    routes:\n")
-	for i := 0; i < routes; i++ {
-		u := i % upstreams
-		path := fmt.Sprintf("/s%d/items/{id}", i)
-		if i == 0 {
-			path = firstPath
-		}
-		fmt.Fprintf(&b, "      - name: r%d\n        match: { path: %q, methods: [GET] }\n", i, path)
-		switch u % 3 {
-		case 0:
-			fmt.Fprintf(&b, "        dubbo: { upstream: u%d, service: com.example.S%d, method: get, params: [ { from: path.id, type: long } ] }\n", u, u)
-		case 1:
-			fmt.Fprintf(&b, "        nats: { upstream: u%d, subject: \"s%d.{id}\", mode: request }\n", u, u)
-		default:
-			fmt.Fprintf(&b, "        http: { upstream: u%d }\n", u)
-		}
-		if i%10 == 0 {
-			b.WriteString("        filters: { local_ratelimit: { requests: 10 } }\n")
-		}
-	}
-	var d, n, h strings.Builder
-	for u := 0; u < upstreams; u++ {
-		ip := fmt.Sprintf("127.%d.%d.1", u/250, u%250)
-		switch u % 3 {
-		case 0:
-			fmt.Fprintf(&d, "    - { name: u%d, urls: [ \"dubbo://%s:20880\" ] }\n", u, ip)
-		case 1:
-			fmt.Fprintf(&n, "    - { name: u%d, urls: [ \"nats://%s:4222\" ] }\n", u, ip)
-		default:
-			fmt.Fprintf(&h, "    - { name: u%d, endpoints: [ \"%s:8080\" ] }\n", u, ip)
-		}
-	}
-	b.WriteString("upstreams:\n  dubbo:\n" + d.String() + "  nats:\n" + n.String() + "  http:\n" + h.String())
-	b.WriteString("xds:\n  groups:\n    - { name: edge, listeners: [ public ] }\n")
-	return b.String()
+	return testmapping.Large{Routes: routes, Upstreams: upstreams, Paths: map[int]string{0: firstPath}, Group: "edge"}.YAML()
 }
 
 // BenchmarkLargeGroup serves one group of 10,000 routes over 2,000

@@ -73,38 +73,56 @@ var frozenBuilds struct {
 }
 
 func (ss *sharedSnapshot) set(typeURL string) (*frozenSet, error) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if fs, ok := ss.sets[typeURL]; ok {
-		return fs, nil
-	}
-	fs, err := freeze(typeURL, ss.snap.GetVersion(typeURL), sotwResources(ss.snap, typeURL))
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(Types, typeURL) {
-		return fs, nil // a type clients name, not one served: nothing kept for it
-	}
-	ss.sets[typeURL] = fs
-	return fs, nil
+	return memo(&ss.mu, ss.sets, typeURL, func() (*frozenSet, error) {
+		return freeze(typeURL, ss.snap.GetVersion(typeURL), sotwResources(ss.snap, typeURL))
+	})
 }
 
-// freeze marshals resources once, in name order.
-func freeze(typeURL, version string, resources map[string]types.Resource) (*frozenSet, error) {
+// memo is m[typeURL], built at the first call under mu. It is kept only
+// for the types served: a type URL a client names holds nothing.
+func memo[T any](mu *sync.Mutex, m map[string]T, typeURL string, build func() (T, error)) (T, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if v, ok := m[typeURL]; ok {
+		return v, nil
+	}
+	v, err := build()
+	if err == nil && slices.Contains(Types, typeURL) {
+		m[typeURL] = v
+	}
+	return v, err
+}
+
+// marshalSorted is resources' names in order and each one's encoding.
+func marshalSorted(typeURL string, resources map[string]types.Resource) ([]string, [][]byte, error) {
 	names := make([]string, 0, len(resources))
 	for n := range resources {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	values := make([][]byte, len(names))
+	for i, name := range names {
+		v, err := cache.MarshalResource(resources[name])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s %q: %w", typeURL, name, err)
+		}
+		values[i] = v
+	}
+	return names, values, nil
+}
+
+// freeze marshals resources once, in name order.
+func freeze(typeURL, version string, resources map[string]types.Resource) (*frozenSet, error) {
+	names, values, err := marshalSorted(typeURL, resources)
+	if err != nil {
+		return nil, err
+	}
 	fs := &frozenSet{version: version, returned: make(map[string]string, len(names))}
 	type span struct{ off, n int }
 	spans := make([]span, len(names))
 	var buf []byte
 	for i, name := range names {
-		value, err := cache.MarshalResource(resources[name])
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", typeURL, name, err)
-		}
+		value := values[i]
 		anyLen := protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeBytes(len(value))
 		buf = protowire.AppendTag(buf, 2, protowire.BytesType) // DiscoveryResponse.resources
 		buf = protowire.AppendVarint(buf, uint64(anyLen))

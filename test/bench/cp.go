@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/protogate/protogate/config"
+	"github.com/protogate/protogate/internal/testmapping"
 	"github.com/protogate/protogate/translator"
 )
 
@@ -20,47 +21,17 @@ import (
 // machine is shared, and the figure is plain by then.
 const cpMemoryCeiling = 12 << 30
 
-// bigMapping is translator/bench_test.go's mapping (a third of the routes
-// Dubbo, a third NATS, a third HTTP, every tenth with a per-route filter),
-// with every upstream on a literal loopback address so nothing is
-// resolved. edit changes the path of one HTTP route.
+// bigMapping is the large group the benchmarks share (a third of the
+// routes through the bridge to Dubbo, a third to NATS, a third to HTTP
+// upstreams), with every upstream on a literal loopback address so
+// nothing is resolved. edit changes the path of one HTTP route.
 func bigMapping(routes, upstreams, edit int) string {
-	var b strings.Builder
-	b.WriteString("listeners:\n  - name: public\n    address: 0.0.0.0:10000\n")
-	b.WriteString("    filters: { local_ratelimit: { requests: 1000 }, cors: { allow_origins: [\"*\"] } }\n    routes:\n")
-	for i := 0; i < routes; i++ {
-		u := i % upstreams
-		path := fmt.Sprintf("/s%d/items/{id}", i)
-		if i == 2 && edit > 0 {
-			path = fmt.Sprintf("/s%d/items-v%d/{id}", i, edit)
-		}
-		fmt.Fprintf(&b, "      - name: r%d\n        match: { path: %q, methods: [GET] }\n", i, path)
-		switch u % 3 {
-		case 0:
-			fmt.Fprintf(&b, "        dubbo: { upstream: u%d, service: com.example.S%d, method: get, params: [ { from: path.id, type: long } ] }\n", u, u)
-		case 1:
-			fmt.Fprintf(&b, "        nats: { upstream: u%d, subject: \"s%d.{id}\", mode: request }\n", u, u)
-		default:
-			fmt.Fprintf(&b, "        http: { upstream: u%d }\n", u)
-		}
-		if i%10 == 0 {
-			b.WriteString("        filters: { local_ratelimit: { requests: 10 } }\n")
-		}
+	l := testmapping.Large{Routes: routes, Upstreams: upstreams, Listen: "0.0.0.0:10000",
+		Addr: func(u int) string { return fmt.Sprintf("127.0.0.1:%d", 20000+u) }}
+	if edit > 0 {
+		l.Paths = map[int]string{2: fmt.Sprintf("/s2/items-v%d/{id}", edit)}
 	}
-	var d, n, h strings.Builder
-	for u := 0; u < upstreams; u++ {
-		port := 20000 + u
-		switch u % 3 {
-		case 0:
-			fmt.Fprintf(&d, "    - { name: u%d, urls: [ \"dubbo://127.0.0.1:%d\" ] }\n", u, port)
-		case 1:
-			fmt.Fprintf(&n, "    - { name: u%d, urls: [ \"nats://127.0.0.1:%d\" ] }\n", u, port)
-		default:
-			fmt.Fprintf(&h, "    - { name: u%d, endpoints: [ \"127.0.0.1:%d\" ] }\n", u, port)
-		}
-	}
-	b.WriteString("upstreams:\n  dubbo:\n" + d.String() + "  nats:\n" + n.String() + "  http:\n" + h.String())
-	return b.String()
+	return l.YAML()
 }
 
 // subscribe translates the mapping here, as the control plane will, for
