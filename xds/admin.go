@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"sort"
 	"strconv"
@@ -173,6 +174,12 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /rollout", s.rolloutPage)
 	mux.HandleFunc("POST /rollout/promote", s.rolloutAction)
 	mux.HandleFunc("POST /rollout/abort", s.rolloutAction)
+	// Go's profiles, for where the control plane's memory and CPU go;
+	// behind the admin token as /status is. /debug/pprof/heap?gc=1
+	// collects garbage first, so /metrics then shows the live heap.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -208,7 +208,6 @@ func (s *Server) Start() error {
 		// (codec.go), and an idle connection holds no write buffer.
 		grpc.ForceServerCodecV2(newSharedCodec()),
 		grpc.SharedWriteBuffer(true),
-		grpc.WriteBufferSize(256 << 10),
 	}
 	opts = append(opts, sec...)
 	opts = append(opts, s.limitOptions()...)

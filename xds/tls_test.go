@@ -578,6 +578,8 @@ func TestTLSAdmin(t *testing.T) {
 		{"/status", "first-token-0123456789", 200},
 		{"/config_dump?node=nobody", "", 401},
 		{"/config_dump?node=nobody", "first-token-0123456789", 404},
+		{"/debug/pprof/heap", "", 401}, // profiles are the operator's too
+		{"/debug/pprof/heap?gc=1", "first-token-0123456789", 200},
 	}
 	for _, tt := range tests {
 		if got := adminStatus(t, c, base+tt.path, tt.token); got != tt.want {

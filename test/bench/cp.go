@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func runControlPlane(b *binaries, dir string, o options) error {
 		return err
 	}
 	fmt.Printf("\n== Control plane: protogate controlplane, %d routes over %d upstreams, %s ==\n", o.cpRoutes, o.cpUpstream, desc)
-	fmt.Println("memory per client = (RSS with the clients holding every type - RSS with the mapping loaded, no clients) / N; heap = go_memstats_alloc_bytes from /metrics, likewise")
+	fmt.Println("memory per client = (RSS with the clients holding every type - RSS with the mapping loaded, no clients) / N; live = heap and stacks after a collection (/debug/pprof/heap?gc=1, then /metrics), likewise")
 	fmt.Println("edit = one route's path changed in the file (renamed into place; includes xds.reload_debounce) until the last client ACKed the new RDS version")
 	var rows []cpResult
 	for _, n := range o.cpClients {
@@ -97,7 +98,7 @@ func runControlPlane(b *binaries, dir string, o options) error {
 		}
 		rows = append(rows, r)
 	}
-	fmt.Printf("\n%-12s %7s %9s %9s %11s %11s %10s %10s %9s %8s %10s\n", "clients", "ACKed", "connect", "CP CPU", "RSS/client", "heap/client", "edit→ACK", "edit CPU", "updated", "dropped", "edit MB/cl")
+	fmt.Printf("\n%-12s %7s %9s %9s %11s %11s %10s %10s %9s %8s %10s\n", "clients", "ACKed", "connect", "CP CPU", "RSS/client", "live/client", "edit→ACK", "edit CPU", "updated", "dropped", "edit MB/cl")
 	for _, r := range rows {
 		fmt.Println(r.line())
 		r.summarize()
@@ -153,7 +154,11 @@ func (r cpResult) summarize() {
 	if r.delta {
 		kind = "delta"
 	}
-	addSummary(fmt.Sprintf("CP memory per connected client, %d %s clients", r.n, kind), "%s RSS", kib(r.rssPer))
+	live := "n/a"
+	if r.heapPer >= 0 {
+		live = kib(r.heapPer)
+	}
+	addSummary(fmt.Sprintf("CP memory per connected client, %d %s clients", r.n, kind), "%s live (heap and stacks after a collection), %s RSS", live, kib(r.rssPer))
 	connect := fmtDur(r.connectCPU)
 	if r.connectTimedOut || r.complete < r.n {
 		connect += fmt.Sprintf(" (only %d of %d ACKed every type)", r.complete, r.n)
@@ -200,7 +205,7 @@ func cpRow(b *binaries, dir string, o options, n int, sub *subscription, delta b
 	if delta {
 		kind = "delta"
 	}
-	fmt.Printf("%d %s clients: %d ACKed CDS, EDS, LDS and RDS in %s (CP CPU %s, this process %s); CP RSS %s → %s (%s per client), Go heap %s → %s; %.2f MB received per client\n",
+	fmt.Printf("%d %s clients: %d ACKed CDS, EDS, LDS and RDS in %s (CP CPU %s, this process %s); CP RSS %s → %s (%s per client), live heap and stacks %s → %s; %.2f MB received per client\n",
 		n, kind, res.complete, fmtDur(res.connect), fmtDur(res.connectCPU), fmtDur(selfConnect), mb(int(rss0)), mb(int(rss1)), kib(res.rssPer),
 		mbOrNA(heap0), mbOrNA(heap1), float64(connectBytes)/float64(n)/1e6)
 	if res.stopped != "" || res.connectTimedOut || res.complete == 0 {
@@ -296,8 +301,17 @@ func (cp *controlPlane) waitFor(timeout time.Duration, done func() bool) (timedO
 	return false, ""
 }
 
-// heap is go_memstats_alloc_bytes from the admin /metrics, or -1.
+// heap is the control plane's live memory: its heap and goroutine stacks
+// right after a collection (asked for through the admin's
+// /debug/pprof/heap?gc=1), from the admin /metrics; -1 if unknown.
 func (cp *controlPlane) heap() int64 {
+	// Twice: pooled buffers outlive the first collection.
+	for range 2 {
+		if resp, err := http.Get("http://" + cp.admin + "/debug/pprof/heap?gc=1"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 	resp, err := http.Get("http://" + cp.admin + "/metrics")
 	if err != nil {
 		return -1
@@ -305,15 +319,22 @@ func (cp *controlPlane) heap() int64 {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var total int64
+	found := 0
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_alloc_bytes "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return int64(f)
+		for _, name := range []string{"go_memstats_alloc_bytes ", "go_memstats_stack_inuse_bytes "} {
+			if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					total += int64(f)
+					found++
+				}
 			}
 		}
 	}
-	return -1
+	if found != 2 {
+		return -1
+	}
+	return total
 }
 
 // writeMapping replaces file as an editor saving it would: a new file
