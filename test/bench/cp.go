@@ -79,7 +79,7 @@ func runControlPlane(b *binaries, dir string, o options) error {
 		return err
 	}
 	fmt.Printf("\n== Control plane: protogate controlplane, %d routes over %d upstreams, %s ==\n", o.cpRoutes, o.cpUpstream, desc)
-	fmt.Println("memory per client = (RSS with the clients holding every type - RSS with the mapping loaded, no clients) / N; live = heap and stacks after a collection (/debug/pprof/heap?gc=1, then /metrics), likewise")
+	fmt.Println("memory per client = (RSS with the clients holding every type - RSS with the mapping loaded, no clients) / N; live = heap and stacks after a collection (/debug/pprof/heap?gc=1, then /metrics), likewise; RSS also moves with the Go runtime returning freed memory to the system (it can shrink below the start), so live is the figure per client")
 	fmt.Println("edit = one route's path changed in the file (renamed into place; includes xds.reload_debounce) until the last client ACKed the new RDS version")
 	var rows []cpResult
 	for _, n := range o.cpClients {
@@ -182,7 +182,9 @@ func cpRow(b *binaries, dir string, o options, n int, sub *subscription, delta b
 	}
 	defer cp.stop()
 	time.Sleep(time.Second) // the start's garbage collected, timers settled
-	rss0, heap0 := cp.rss(), cp.heap()
+	// The collections first: RSS read after them both times.
+	heap0 := cp.heap()
+	rss0 := cp.rss()
 	cpu0, self0, bytes0 := cp.cpu(), cpuSelf(), received.Load()
 	start := time.Now()
 
@@ -196,7 +198,8 @@ func cpRow(b *binaries, dir string, o options, n int, sub *subscription, delta b
 	selfConnect := cpuSelf() - self0
 	connectBytes := received.Load() - bytes0
 	time.Sleep(time.Second)
-	rss1, heap1 := cp.rss(), cp.heap()
+	heap1 := cp.heap()
+	rss1 := cp.rss()
 	res.rssPer = float64(rss1-rss0) / float64(n)
 	if heap0 >= 0 && heap1 >= 0 {
 		res.heapPer = float64(heap1-heap0) / float64(n)
