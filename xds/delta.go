@@ -9,7 +9,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -32,6 +31,9 @@ type deltaSet struct {
 	entries []discovery.Resource // in name order; read-only
 	encoded []byte
 	offsets []int // entry i is encoded[offsets[i]:offsets[i+1]]
+
+	versionsOnce sync.Once
+	allVersions  map[string]string
 }
 
 // deltaBuilds counts the delta sets built; a test checks that clients of
@@ -199,7 +201,7 @@ func (c *sharedCache) respondDelta(ctx context.Context, ss *sharedSnapshot, w *d
 	// A first wildcard request is answered even with nothing: Envoy
 	// waits for that answer to finish starting.
 	if len(d.changed) == 0 && len(d.removed) == 0 && !(d.wildcard && w.req.GetResponseNonce() == "") {
-		if _, fixed := w.sub.(stream.Subscription); fixed {
+		if _, fixed := w.sub.(*deltaSub); fixed {
 			w.seen = ds
 		}
 		return false, nil
@@ -267,11 +269,7 @@ func deltaOf(ds *deltaSet, sub cache.Subscription) delta {
 // are the set's strings.
 func (d delta) nextVersions(ds *deltaSet) map[string]string {
 	if d.wildcard {
-		next := make(map[string]string, len(ds.entries))
-		for i := range ds.entries {
-			next[ds.names[i]] = ds.entries[i].Version
-		}
-		return next
+		return ds.versions()
 	}
 	next := make(map[string]string, len(d.subscribed))
 	for name := range d.subscribed {
@@ -279,7 +277,22 @@ func (d delta) nextVersions(ds *deltaSet) map[string]string {
 			next[ds.names[i]] = ds.entries[i].Version
 		}
 	}
+	if len(next) == len(ds.entries) {
+		return ds.versions() // every resource of the set: the one map all such clients share
+	}
 	return next
+}
+
+// versions is every resource's version, built once; read-only: the delta
+// streams (deltastream.go) copy a map before they change it.
+func (ds *deltaSet) versions() map[string]string {
+	ds.versionsOnce.Do(func() {
+		ds.allVersions = make(map[string]string, len(ds.entries))
+		for i := range ds.entries {
+			ds.allVersions[ds.names[i]] = ds.entries[i].Version
+		}
+	})
+	return ds.allVersions
 }
 
 // deltaResponse is one stream's delta response: its own message around

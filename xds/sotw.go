@@ -32,6 +32,10 @@ type adsServer struct {
 	callbacks serverv3.Callbacks
 	ids       atomic.Int64
 	names     nameInterner
+	// deltaIDs number delta streams (xds/deltastream.go); deltaNames are
+	// their subscribed name sets.
+	deltaIDs   atomic.Int64
+	deltaNames subscribedSets
 }
 
 func newADSServer(ctx context.Context, watcher cache.Cache, callbacks serverv3.Callbacks) *adsServer {
