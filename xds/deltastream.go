@@ -3,7 +3,6 @@ package xds
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -146,10 +145,7 @@ func (a *adsServer) deltaRequest(watches map[string]*deltaStreamWatch, req *disc
 	if err != nil {
 		return err
 	}
-	if cancel == nil {
-		return errors.New("no watch for " + typeURL)
-	}
-	w.cancel = cancel
+	w.cancel = cancel // nil when the cache answered at once
 	return nil
 }
 
