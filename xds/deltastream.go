@@ -55,23 +55,7 @@ func (a *adsServer) DeltaAggregatedResources(stream discovery.AggregatedDiscover
 		}
 		return stream.Send(out)
 	}
-	reqCh := make(chan *discovery.DeltaDiscoveryRequest)
-	go func() {
-		defer close(reqCh)
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case reqCh <- req:
-			case <-stream.Context().Done():
-				return
-			case <-a.ctx.Done():
-				return
-			}
-		}
-	}()
+	reqCh := receive(a.ctx, stream.Context(), stream.Recv)
 	for {
 		select {
 		case <-a.ctx.Done():

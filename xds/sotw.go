@@ -43,6 +43,30 @@ func newADSServer(ctx context.Context, watcher cache.Cache, callbacks serverv3.C
 		names: nameInterner{sets: map[[32]byte]*nameSet{}}}
 }
 
+// receive reads requests off a stream into a channel, closed when the
+// stream ends, so that a stream's loop can wait on requests and responses
+// at once.
+func receive[T any](server, stream context.Context, recv func() (T, error)) <-chan T {
+	ch := make(chan T)
+	go func() {
+		defer close(ch)
+		for {
+			req, err := recv()
+			if err != nil {
+				return
+			}
+			select {
+			case ch <- req:
+			case <-stream.Done():
+				return
+			case <-server.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
 // sotwStream is one state-of-the-world stream.
 type sotwStream struct {
 	a      *adsServer
@@ -74,23 +98,7 @@ func (a *adsServer) StreamAggregatedResources(stream discovery.AggregatedDiscove
 	if err := a.callbacks.OnStreamOpen(stream.Context(), st.id, resource.AnyType); err != nil {
 		return err
 	}
-	reqCh := make(chan *discovery.DiscoveryRequest)
-	go func() {
-		defer close(reqCh)
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case reqCh <- req:
-			case <-stream.Context().Done():
-				return
-			case <-a.ctx.Done():
-				return
-			}
-		}
-	}()
+	reqCh := receive(a.ctx, stream.Context(), stream.Recv)
 	for {
 		select {
 		case <-a.ctx.Done():
