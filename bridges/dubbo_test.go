@@ -195,23 +195,7 @@ func dubboMapping(upstreams string, names ...string) string {
 `, up)
 	}
 	b.WriteString(upstreams)
-	b.WriteString(`java_types:
-  - class: com.example.Status
-    enum: [ ACTIVE, SUSPENDED ]
-  - class: com.example.Address
-    fields: [ { name: city, type: java.lang.String }, { name: street, type: java.lang.String } ]
-  - class: com.example.User
-    fields:
-      - { name: id, type: long }
-      - { name: name, type: java.lang.String }
-      - { name: age, type: int }
-      - { name: status, type: com.example.Status }
-      - { name: balance, type: java.math.BigDecimal }
-      - { name: created, type: java.util.Date }
-      - { name: tags, type: "java.util.List<java.lang.String>" }
-      - { name: address, type: com.example.Address }
-      - { name: scores, type: "java.util.Map<java.lang.String, java.lang.Long>" }
-bridge:
+	b.WriteString(``+providerJavaTypes+`bridge:
   address: 127.0.0.1:0
 `)
 	return b.String()
@@ -506,3 +490,23 @@ bridge:
 		t.Fatalf("wrong version and group = %d %+v", code, r.Error)
 	}
 }
+
+// providerJavaTypes declares the example provider's classes
+// (examples/dubbo-provider) for the mappings of these tests.
+const providerJavaTypes = `java_types:
+  - class: com.example.Status
+    enum: [ ACTIVE, SUSPENDED ]
+  - class: com.example.Address
+    fields: [ { name: city, type: java.lang.String }, { name: street, type: java.lang.String } ]
+  - class: com.example.User
+    fields:
+      - { name: id, type: long }
+      - { name: name, type: java.lang.String }
+      - { name: age, type: int }
+      - { name: status, type: com.example.Status }
+      - { name: balance, type: java.math.BigDecimal }
+      - { name: created, type: java.util.Date }
+      - { name: tags, type: "java.util.List<java.lang.String>" }
+      - { name: address, type: com.example.Address }
+      - { name: scores, type: "java.util.Map<java.lang.String, java.lang.Long>" }
+`

@@ -162,23 +162,7 @@ upstreams:
   dubbo:
     - { name: dubbo, protocol: dubbo, urls: [ "dubbo://127.0.0.1:%d" ] }
     - { name: triple, protocol: triple, urls: [ "tri://127.0.0.1:%d" ] }
-java_types:
-  - class: com.example.Status
-    enum: [ ACTIVE, SUSPENDED ]
-  - class: com.example.Address
-    fields: [ { name: city, type: java.lang.String }, { name: street, type: java.lang.String } ]
-  - class: com.example.User
-    fields:
-      - { name: id, type: long }
-      - { name: name, type: java.lang.String }
-      - { name: age, type: int }
-      - { name: status, type: com.example.Status }
-      - { name: balance, type: java.math.BigDecimal }
-      - { name: created, type: java.util.Date }
-      - { name: tags, type: "java.util.List<java.lang.String>" }
-      - { name: address, type: com.example.Address }
-      - { name: scores, type: "java.util.Map<java.lang.String, java.lang.Long>" }
-bridge:
+`+providerJavaTypes+`bridge:
   address: 127.0.0.1:0
   max_in_flight: 4096
 `, routes.String(), p.dubboPort, p.triPort)

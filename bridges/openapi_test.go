@@ -33,23 +33,7 @@ upstreams:
     - { name: users, urls: [ "dubbo://127.0.0.1:%d" ] }
   nats:
     - { name: events, urls: [ %q ], provision: true, streams: [ { name: ORDERS, subjects: [ "orders.>" ] } ] }
-java_types:
-  - class: com.example.Status
-    enum: [ ACTIVE, SUSPENDED ]
-  - class: com.example.Address
-    fields: [ { name: city, type: java.lang.String }, { name: street, type: java.lang.String } ]
-  - class: com.example.User
-    fields:
-      - { name: id, type: long }
-      - { name: name, type: java.lang.String }
-      - { name: age, type: int }
-      - { name: status, type: com.example.Status }
-      - { name: balance, type: java.math.BigDecimal }
-      - { name: created, type: java.util.Date }
-      - { name: tags, type: "java.util.List<java.lang.String>" }
-      - { name: address, type: com.example.Address }
-      - { name: scores, type: "java.util.Map<java.lang.String, java.lang.Long>" }
-bridge:
+`+providerJavaTypes+`bridge:
   address: 127.0.0.1:0
   openapi_path: /openapi.json
 `, p.dubboPort, natsURL)

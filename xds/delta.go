@@ -160,18 +160,7 @@ func (c *sharedCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscr
 // open. c.mu is held.
 func (c *sharedCache) respondDeltaWatches(ctx context.Context, key string, ss *sharedSnapshot) error {
 	open := c.deltaWatches[key]
-	ids := make([]int64, 0, len(open))
-	for id := range open {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, b := typeOrder(open[ids[i]].req.GetTypeUrl()), typeOrder(open[ids[j]].req.GetTypeUrl())
-		if a != b {
-			return a < b
-		}
-		return ids[i] < ids[j]
-	})
-	for _, id := range ids {
+	for _, id := range inTypeOrder(open, func(w *deltaWatch) string { return w.req.GetTypeUrl() }) {
 		sent, err := c.respondDelta(ctx, ss, open[id])
 		if err != nil {
 			return err

@@ -1,13 +1,11 @@
 package xds_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,29 +135,7 @@ func startLargeClients(b *testing.B, addr string, n int, delta bool) (stop func(
 	if delta {
 		mode = "delta"
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), largeClientsEnv+"="+addr+" "+strconv.Itoa(n)+" "+mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		_ = cmd.Process.Kill()
-		b.Fatalf("client process: %q %v", line, err)
-	}
-	return func() {
-		in.Close()
-		_ = cmd.Wait()
-	}
+	return startClientProcess(b, largeClientsEnv+"="+addr+" "+strconv.Itoa(n)+" "+mode)
 }
 
 // largeClients is the client process ("ADDRESS COUNT MODE"). In sotw

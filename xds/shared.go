@@ -181,18 +181,7 @@ func (c *sharedCache) SetSnapshot(ctx context.Context, key string, snap cache.Re
 	ss := c.sharedOf(key, snap)
 	c.snaps[key] = ss
 	open := c.watches[key]
-	ids := make([]int64, 0, len(open))
-	for id := range open {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, b := typeOrder(open[ids[i]].req.GetTypeUrl()), typeOrder(open[ids[j]].req.GetTypeUrl())
-		if a != b {
-			return a < b
-		}
-		return ids[i] < ids[j]
-	})
-	for _, id := range ids {
+	for _, id := range inTypeOrder(open, func(w *sotwWatch) string { return w.req.GetTypeUrl() }) {
 		w := open[id]
 		if snap.GetVersion(w.req.GetTypeUrl()) == w.req.GetVersionInfo() {
 			continue
@@ -235,6 +224,23 @@ func (c *sharedCache) sharedOf(key string, snap cache.ResourceSnapshot) *sharedS
 	}
 	old.mu.Unlock()
 	return ss
+}
+
+// inTypeOrder is the ids of open watches, in the order Envoy wants their
+// types (Types), then by id.
+func inTypeOrder[W any](open map[int64]W, typeOf func(W) string) []int64 {
+	ids := make([]int64, 0, len(open))
+	for id := range open {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := typeOrder(typeOf(open[ids[i]])), typeOrder(typeOf(open[ids[j]]))
+		if a != b {
+			return a < b
+		}
+		return ids[i] < ids[j]
+	})
+	return ids
 }
 
 // typeOrder ranks type URLs as Types lists them; others come last.

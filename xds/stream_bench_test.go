@@ -117,8 +117,14 @@ func memNow() mem {
 // startIdleClients runs the client process and waits until every client
 // holds its configuration; stop ends the process.
 func startIdleClients(b *testing.B, addr string, n int) (stop func()) {
+	return startClientProcess(b, benchClientsEnv+"="+addr+" "+strconv.Itoa(n))
+}
+
+// startClientProcess runs this test binary as a client process, env
+// saying which, and waits for its "ready"; stop closes its stdin and waits.
+func startClientProcess(b *testing.B, env string) (stop func()) {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), benchClientsEnv+"="+addr+" "+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
