@@ -195,7 +195,7 @@ func dubboMapping(upstreams string, names ...string) string {
 `, up)
 	}
 	b.WriteString(upstreams)
-	b.WriteString(``+providerJavaTypes+`bridge:
+	b.WriteString(providerJavaTypes + `bridge:
   address: 127.0.0.1:0
 `)
 	return b.String()

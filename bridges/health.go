@@ -50,7 +50,7 @@ func dubboUpstreams(t *table) []*dubboUpstream {
 // provider now, and how many it knows and could use.
 func dubboStates(st *state) []UpstreamState {
 	var out []UpstreamState
-	for _, u := range dubboUpstreams(st.table) {
+	for _, u := range st.table.dubboUps {
 		usable := 0
 		if st.dubbo != nil {
 			usable = st.dubbo.Usable(u.protocol, u.addrs)

@@ -132,10 +132,14 @@ func fillSubject(rt *route, r *http.Request, vars map[string]string) (string, er
 			}
 			return query.Get(tok.Name), true
 		case subject.FromHeader:
-			if _, ok := r.Header[http.CanonicalHeaderKey(tok.Name)]; !ok {
+			vs, ok := r.Header[http.CanonicalHeaderKey(tok.Name)]
+			if !ok {
 				return "", false
 			}
-			return r.Header.Get(tok.Name), true
+			if len(vs) == 0 {
+				return "", true
+			}
+			return vs[0], true
 		}
 		return "", false
 	})

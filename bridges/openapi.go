@@ -23,9 +23,10 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request, doc []byte, version st
 		return
 	}
 	h := w.Header()
-	h.Set("ETag", strconv.Quote(version))
+	etag := strconv.Quote(version)
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache") // a reload changes it: revalidate each time
-	if etag := h.Get("ETag"); etag != "" && matchesETag(r.Header.Values("If-None-Match"), etag) {
+	if matchesETag(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -519,6 +519,9 @@ type table struct {
 	// match.hosts: a request is for the one Envoy's virtual hosts would
 	// pick (hosts.go).
 	domains map[string][]string
+	// dubboUps are the table's Dubbo upstreams, listed once: /readyz and
+	// every scrape read them (health.go).
+	dubboUps []*dubboUpstream
 }
 
 type route struct {
@@ -582,6 +585,7 @@ func buildTable(rt *routetable.Table, log *slog.Logger, transport transportFor) 
 		t.ordered = append(t.ordered, r)
 		t.addDomains(row)
 	}
+	t.dubboUps = dubboUpstreams(t)
 	if rt.OpenAPIPath != "" {
 		doc, err := openAPIOf(rt)
 		if err != nil {
@@ -651,7 +655,7 @@ func (rt *route) upstream() string { return rt.row.Upstream() }
 // dubboAddrs are the provider addresses a table's Dubbo routes may call.
 func dubboAddrs(t *table) map[string]bool {
 	keep := map[string]bool{}
-	for _, u := range dubboUpstreams(t) {
+	for _, u := range t.dubboUps {
 		for _, a := range u.addrs {
 			keep[a] = true
 		}

@@ -95,6 +95,11 @@ func (a *adsServer) DeltaAggregatedResources(stream discovery.AggregatedDiscover
 			if typeURL == "" {
 				return status.Error(codes.InvalidArgument, "type URL is required for ADS")
 			}
+			if !servedType(typeURL) && typeURL != resource.VirtualHostType {
+				// As on state-of-the-world streams: a type not served keeps
+				// no state, so a client's type URLs cannot grow the stream.
+				continue
+			}
 			if err := a.deltaRequest(watches, req, node, respCh); err != nil {
 				return err
 			}

@@ -19,14 +19,14 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// adsServer serves ADS: state-of-the-world streams here, delta streams
-// through go-control-plane's server. go-control-plane's own
+// adsServer serves ADS: state-of-the-world streams here, delta streams in
+// deltastream.go, with go-control-plane's callbacks. go-control-plane's own
 // state-of-the-world stream keeps, for every client, the names it asked
 // for as a map of its own and the request naming them (two thousand
 // endpoint names is some 200 KB a client); here a stream holds names the
 // clients of a group share, and only what the cache needs of a request.
 type adsServer struct {
-	serverv3.Server
+	discovery.UnimplementedAggregatedDiscoveryServiceServer
 	ctx       context.Context
 	watcher   cache.ConfigWatcher
 	callbacks serverv3.Callbacks
@@ -39,7 +39,7 @@ type adsServer struct {
 }
 
 func newADSServer(ctx context.Context, watcher cache.Cache, callbacks serverv3.Callbacks) *adsServer {
-	return &adsServer{Server: serverv3.NewServer(ctx, watcher, callbacks), ctx: ctx, watcher: watcher, callbacks: callbacks,
+	return &adsServer{ctx: ctx, watcher: watcher, callbacks: callbacks,
 		names: nameInterner{sets: map[[32]byte]*nameSet{}}}
 }
 

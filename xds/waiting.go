@@ -27,8 +27,8 @@ const (
 // before a watch of the node is created; it reports the cache key.
 func (s *Server) waitFor(node *core.Node) {
 	name := s.requestedGroup(node)
-	if name == "" || name == FallbackGroup {
-		return
+	if name == "" || name == FallbackGroup || s.knownGroup(name) {
+		return // the common case, under the read lock: every request passes here
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -24,7 +24,7 @@ func fastResult(body []byte, inv *Invocation) (v any, att map[string]string, ok 
 	r := fastReader{b: body[1:]}
 	switch kind {
 	case hessian.RESPONSE_VALUE, hessian.RESPONSE_VALUE_WITH_ATTACHMENTS:
-		if v, ok = r.scalar(inv); !ok {
+		if v, ok = r.scalar(); !ok {
 			return nil, nil, false
 		}
 	case hessian.RESPONSE_NULL_VALUE, hessian.RESPONSE_NULL_VALUE_WITH_ATTACHMENTS:
@@ -43,7 +43,7 @@ func fastResult(body []byte, inv *Invocation) (v any, att map[string]string, ok 
 // fastReader walks a body; every method reports false rather than guess.
 type fastReader struct{ b []byte }
 
-func (r *fastReader) scalar(inv *Invocation) (any, bool) {
+func (r *fastReader) scalar() (any, bool) {
 	if len(r.b) == 0 {
 		return nil, false
 	}
@@ -129,7 +129,7 @@ func (r *fastReader) attachments(inv *Invocation) (map[string]string, bool) {
 		// Not a string: null is "", and a boolean or a small number (as
 		// dubbo-go's graceful-shutdown flag) is left out, as
 		// hessian.ToMapStringString does with what is not a string.
-		v, ok := r.scalar(inv)
+		v, ok := r.scalar()
 		switch {
 		case !ok:
 			return nil, false
